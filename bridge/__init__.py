@@ -1,0 +1,1 @@
+"""The connector: composition root, sync engine, arbiter, action relay and CLI."""

@@ -1,0 +1,1 @@
+"""The cloud tenant service, its wire contract and the client the connector uses."""

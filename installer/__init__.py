@@ -1,0 +1,1 @@
+"""Install, uninstall and doctor for on-prem admins; imported by nothing else."""

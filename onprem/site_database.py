@@ -1,0 +1,155 @@
+"""Connections to a site database: URL handling, engines, and the error chokepoint.
+
+Every statement against a site database runs inside `site_errors`, the one
+place where SQLAlchemy and driver exceptions become `onprem.errors`, with the
+host and database named and the password left out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+
+from onprem.errors import InvalidSiteUrl, SiteReadFailed, SiteUnreachable
+
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mssql": "mssql+pyodbc",
+    "sqlserver": "mssql+pyodbc",
+}
+
+
+def parse_site_url(text: str) -> sa.URL:
+    """Turn what an admin typed into a SQLAlchemy URL.
+
+    A bare file path means an embedded SQLite site; `postgresql://` and
+    `mssql://` get the driver cobridge ships with or expects.
+    """
+    text = text.strip()
+    if not text:
+        raise InvalidSiteUrl("the site database URL is empty", hint="pass --db URL or a file path")
+    if "://" not in text:
+        return sa.make_url(f"sqlite:///{Path(text).expanduser()}")
+    try:
+        url = sa.make_url(text)
+    except sa_exc.ArgumentError as exc:
+        raise InvalidSiteUrl(
+            f"cannot parse the site database URL {text!r}",
+            hint="use e.g. sqlite:///site.db, postgresql://host/db or mssql://host/CM_PS1",
+        ) from exc
+    if url.drivername in _DRIVERS:
+        url = url.set(drivername=_DRIVERS[url.drivername])
+    if url.get_backend_name() not in {"sqlite", "postgresql", "mssql"}:
+        raise InvalidSiteUrl(
+            f"unsupported site database type {url.get_backend_name()!r}",
+            hint="a site database is SQL Server (mssql://); embedded copies are SQLite or PostgreSQL",
+        )
+    return url
+
+
+def describe_url(url: sa.URL) -> str:
+    """The URL as it may be shown to a user or written to a log: never the password."""
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite file {url.database}"
+    host = url.host or "localhost"
+    port = f":{url.port}" if url.port else ""
+    return f"{url.get_backend_name()} database {url.database!r} on {host}{port} as {url.username or '(default user)'}"
+
+
+def create_site_engine(url: sa.URL | str, *, pool_size: int = 5) -> sa.Engine:
+    """Create an engine for a site database; nothing connects until first use."""
+    if isinstance(url, str):
+        url = parse_site_url(url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    connect_args: dict[str, object] = {}
+    if backend == "postgresql":
+        connect_args = {"connect_timeout": 10, "application_name": "cobridge"}
+    elif backend == "mssql":
+        connect_args = {"timeout": 10}
+    return sa.create_engine(url, pool_size=pool_size, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    # WAL lets a reader stream while the generator or another process writes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+    # pysqlite defers BEGIN until the first write; taking over transaction
+    # control makes a read transaction one consistent snapshot.
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+@contextlib.contextmanager
+def site_errors(engine: sa.Engine, action: str) -> Iterator[None]:
+    """The chokepoint: translate database failures during `action` into project errors."""
+    where = describe_url(engine.url)
+    try:
+        yield
+    except sa_exc.OperationalError as exc:
+        if _is_connect_failure(exc):
+            raise SiteUnreachable(
+                f"cannot connect to the site database ({where}) while {action}: {_first_line(exc)}",
+                hint="check the host, port, database name and credentials, and that the "
+                "server accepts connections from this machine",
+            ) from exc
+        raise SiteReadFailed(
+            f"the site database ({where}) failed while {action}: {_first_line(exc)}"
+        ) from exc
+    except sa_exc.InterfaceError as exc:
+        raise SiteUnreachable(
+            f"cannot use the site database driver for {where} while {action}: {_first_line(exc)}",
+            hint="for SQL Server install pyodbc and the Microsoft ODBC driver",
+        ) from exc
+    except sa_exc.DBAPIError as exc:
+        raise SiteReadFailed(
+            f"the site database ({where}) failed while {action}: {_first_line(exc)}"
+        ) from exc
+    except sa_exc.NoSuchModuleError as exc:
+        raise SiteUnreachable(
+            f"no database driver for {where}: {exc}",
+            hint="install the driver package for this database type",
+        ) from exc
+
+
+def _is_connect_failure(exc: sa_exc.OperationalError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower()
+    return any(
+        marker in text
+        for marker in (
+            "connection refused",
+            "could not connect",
+            "connection failed",
+            "unable to open database",
+            "could not translate host",
+            "name or service not known",
+            "timeout expired",
+            "password authentication failed",
+            "does not exist",
+            "login failed",
+        )
+    )
+
+
+def _first_line(exc: sa_exc.DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the embedded site store (SQLite and PostgreSQL copies)."""

@@ -1,0 +1,162 @@
+"""The site database views the reader relies on, as SQLAlchemy Core tables.
+
+A real site database is SQL Server and these names are views there; the
+embedded copies (SQLite, PostgreSQL) hold them as tables of the same names and
+columns, so one reader serves all three. Names follow DOMAIN.md exactly, so an
+admin can run the same queries in SQL Server Management Studio.
+
+`cobridge_site_identity` is not a site view: it exists only in embedded copies
+and gives them the instance identity and hierarchy id a real site gets from
+SQL Server's catalog and from configuration.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+site_metadata = sa.MetaData()
+
+# Long free-text columns have no length here: a real site stores nvarchar(n),
+# but the embedded copies must be able to hold the overlong values that real
+# sites occasionally carry, so the reader (not the schema) rejects them.
+Text = sa.Unicode
+
+v_R_System = sa.Table(
+    "v_R_System",
+    site_metadata,
+    sa.Column("ResourceID", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("ResourceType", sa.Integer, nullable=False),
+    sa.Column("Name0", Text()),
+    sa.Column("Netbios_Name0", Text()),
+    sa.Column("SMS_Unique_Identifier0", Text()),
+    sa.Column("Resource_Domain_OR_Workgr0", Text()),
+    sa.Column("Operating_System_Name_and0", Text()),
+    sa.Column("Build01", Text()),
+    sa.Column("Client0", sa.Integer),
+    sa.Column("Client_Version0", Text()),
+    sa.Column("Active0", sa.Integer),
+    sa.Column("Obsolete0", sa.Integer),
+    sa.Column("Decommissioned0", sa.Integer),
+    sa.Column("User_Name0", Text()),
+    sa.Column("Distinguished_Name0", Text()),
+    sa.Column("AD_Site_Name0", Text()),
+    sa.Column("Is_Virtual_Machine0", sa.Integer),
+    sa.Column("Last_Logon_Timestamp0", sa.DateTime),
+    sa.Column("Creation_Date0", sa.DateTime),
+    sa.Column("AADDeviceID", Text()),
+    sa.Column("AADTenantID", Text()),
+)
+
+v_GS_OPERATING_SYSTEM = sa.Table(
+    "v_GS_OPERATING_SYSTEM",
+    site_metadata,
+    sa.Column("ResourceID", sa.Integer, nullable=False, index=True),
+    sa.Column("Caption0", Text()),
+    sa.Column("Version0", Text()),
+    sa.Column("InstallDate0", sa.DateTime),
+    sa.Column("LastBootUpTime0", sa.DateTime),
+)
+
+v_GS_COMPUTER_SYSTEM = sa.Table(
+    "v_GS_COMPUTER_SYSTEM",
+    site_metadata,
+    sa.Column("ResourceID", sa.Integer, nullable=False, index=True),
+    sa.Column("Manufacturer0", Text()),
+    sa.Column("Model0", Text()),
+    sa.Column("Domain0", Text()),
+    sa.Column("UserName0", Text()),
+)
+
+v_GS_PC_BIOS = sa.Table(
+    "v_GS_PC_BIOS",
+    site_metadata,
+    sa.Column("ResourceID", sa.Integer, nullable=False, index=True),
+    sa.Column("SerialNumber0", Text()),
+)
+
+v_CH_ClientSummary = sa.Table(
+    "v_CH_ClientSummary",
+    site_metadata,
+    sa.Column("ResourceID", sa.Integer, nullable=False, index=True),
+    sa.Column("ClientActiveStatus", sa.Integer),
+    sa.Column("LastActiveTime", sa.DateTime),
+    sa.Column("LastPolicyRequest", sa.DateTime),
+    sa.Column("LastDDR", sa.DateTime),
+    sa.Column("LastHW", sa.DateTime),
+    sa.Column("LastMPServerName", Text()),
+    sa.Column("LastEvaluationHealthy", sa.Integer),
+)
+
+v_Collection = sa.Table(
+    "v_Collection",
+    site_metadata,
+    sa.Column("CollectionID", sa.Unicode(8), primary_key=True),
+    sa.Column("Name", Text(), nullable=False),
+    sa.Column("CollectionType", sa.Integer, nullable=False),
+    sa.Column("LimitToCollectionID", sa.Unicode(8)),
+    sa.Column("LastChangeTime", sa.DateTime),
+)
+
+v_FullCollectionMembership = sa.Table(
+    "v_FullCollectionMembership",
+    site_metadata,
+    sa.Column("CollectionID", sa.Unicode(8), primary_key=True),
+    sa.Column("ResourceID", sa.Integer, primary_key=True),
+    sa.Column("Name", Text()),
+    sa.Column("SiteCode", sa.Unicode(3)),
+    sa.Column("IsClient", sa.Integer),
+    # Range reads by ResourceID; the primary key leads with CollectionID.
+    sa.Index("ix_v_FullCollectionMembership_ResourceID", "ResourceID", "CollectionID"),
+)
+
+v_ClientCoManagementState = sa.Table(
+    "v_ClientCoManagementState",
+    site_metadata,
+    sa.Column("ResourceID", sa.Integer, nullable=False, index=True),
+    sa.Column("MachineId", sa.Integer),
+    sa.Column("MDMEnrolled", sa.Integer),
+    sa.Column("ComgmtPolicyPresent", sa.Integer),
+    sa.Column("MDMProvisioned", sa.Integer),
+    sa.Column("HybridAADJoined", sa.Integer),
+    sa.Column("AADJoined", sa.Integer),
+    sa.Column("MDMWorkloads", sa.Integer),
+    sa.Column("EnrollmentStatusCode", sa.Integer),
+    sa.Column("EnrollmentErrorDetail", Text()),
+)
+
+# Site properties; a real view of the site database with these columns.
+v_Site = sa.Table(
+    "v_Site",
+    site_metadata,
+    sa.Column("SiteCode", sa.Unicode(3), primary_key=True),
+    sa.Column("SiteName", Text()),
+    sa.Column("Version", Text()),
+    sa.Column("BuildNumber", sa.Integer),
+    sa.Column("Type", sa.Integer),
+    sa.Column("ReportingSiteCode", sa.Unicode(3)),
+    sa.Column("ServerName", Text()),
+)
+
+cobridge_site_identity = sa.Table(
+    "cobridge_site_identity",
+    site_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("instance_id", sa.Unicode(36), nullable=False),
+    sa.Column("hierarchy_id", sa.Unicode(36), nullable=False),
+    sa.Column("generator_seed", sa.Integer),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# What the reader requires of a site: every view and column it selects.
+# `cobridge_site_identity` is optional (embedded copies only).
+REQUIRED_VIEWS: tuple[sa.Table, ...] = (
+    v_R_System,
+    v_GS_OPERATING_SYSTEM,
+    v_GS_COMPUTER_SYSTEM,
+    v_GS_PC_BIOS,
+    v_CH_ClientSummary,
+    v_Collection,
+    v_FullCollectionMembership,
+    v_ClientCoManagementState,
+    v_Site,
+)

@@ -1,0 +1,191 @@
+"""Validated value types for site records, each failing with a stable reject code.
+
+A value that breaks a rule raises `PydanticCustomError` whose type is one of
+`REJECT_CODES`; the reader turns the first such error into a quarantine reason.
+The rules are the ones that protect everything downstream: identity keys must
+parse, text must be storable anywhere (no NUL), dates must be possible.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
+
+REJECT_CODES: dict[str, str] = {
+    "invalid_guid": "not a GUID",
+    "empty_value": "empty where a value is required",
+    "control_character": "contains a control character",
+    "too_long": "longer than allowed",
+    "impossible_date": "a date that cannot be real",
+    "wrong_type": "a value of the wrong type",
+    "out_of_range": "a value outside its allowed range",
+}
+
+MAX_NAME_LENGTH = 255  # the longest valid FQDN; NetBIOS names are 15
+MAX_TEXT_LENGTH = 4000  # nvarchar(4000), the widest column the views carry
+MIN_YEAR, MAX_YEAR = 1990, 2100
+
+# Values the site uses for "never" or "unknown" rather than a real moment:
+# FILETIME zero (AD's lastLogonTimestamp of a machine that never logged on)
+# and SQL Server's zero date.
+_NEVER = (datetime(1601, 1, 1), datetime(1900, 1, 1))
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_GUID = re.compile(
+    r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$"
+)
+_NIL_GUID = "00000000-0000-0000-0000-000000000000"
+
+
+def _reject(code: str, detail: str) -> PydanticCustomError:
+    return PydanticCustomError(code, detail)
+
+
+def _text(value: Any, *, limit: int, allow_control: bool) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _reject("wrong_type", f"expected text, got {type(value).__name__}")
+    if "\x00" in value or (not allow_control and _CONTROL.search(value)):
+        raise _reject("control_character", "contains a control character")
+    if len(value) > limit:
+        raise _reject("too_long", f"{len(value)} characters, at most {limit} allowed")
+    return value
+
+
+def _host_name(value: Any) -> str:
+    text = _text(value, limit=MAX_NAME_LENGTH, allow_control=False)
+    if text is None or not text.strip():
+        raise _reject("empty_value", "a device name is required")
+    return text
+
+
+def _optional_host_name(value: Any) -> str | None:
+    text = _text(value, limit=MAX_NAME_LENGTH, allow_control=False)
+    return text if text and text.strip() else None
+
+
+def _free_text(value: Any) -> str | None:
+    # Error details and the like may hold line breaks; only NUL is unstorable.
+    return _text(value, limit=MAX_TEXT_LENGTH, allow_control=True)
+
+
+def _smsid(value: Any) -> str:
+    text = _text(value, limit=64, allow_control=False)
+    if not text or not text.strip():
+        raise _reject("empty_value", "the client GUID (SMSID) is required")
+    body = text.strip()
+    if body[:5].upper() != "GUID:" or not _GUID.match(body[5:]):
+        raise _reject("invalid_guid", "expected GUID:xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
+    return "GUID:" + str(uuid.UUID(body[5:])).upper()
+
+
+def _optional_guid(value: Any) -> str | None:
+    text = _text(value, limit=64, allow_control=False)
+    if text is None or not text.strip():
+        return None
+    body = text.strip()
+    if not _GUID.match(body):
+        raise _reject("invalid_guid", "expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
+    canonical = str(uuid.UUID(body))
+    return None if canonical == _NIL_GUID else canonical
+
+
+def _flag(value: Any) -> bool | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if value in (0, 1):
+            return bool(value)
+        raise _reject("out_of_range", f"{value} where 0 or 1 is expected")
+    raise _reject("wrong_type", f"expected 0 or 1, got {type(value).__name__}")
+
+
+def _small_int(value: Any) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise _reject("wrong_type", f"expected a whole number, got {type(value).__name__}")
+
+
+def _date(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise _reject("wrong_type", "expected a date and time") from None
+    if not isinstance(value, datetime):
+        raise _reject("wrong_type", f"expected a date and time, got {type(value).__name__}")
+    if value in _NEVER:
+        return None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise _reject("impossible_date", f"year {value.year} is outside {MIN_YEAR}-{MAX_YEAR}")
+    return value
+
+
+HostName = Annotated[str, BeforeValidator(_host_name)]
+OptionalHostName = Annotated[str | None, BeforeValidator(_optional_host_name)]
+FreeText = Annotated[str | None, BeforeValidator(_free_text)]
+SmsId = Annotated[str, BeforeValidator(_smsid)]
+OptionalGuid = Annotated[str | None, BeforeValidator(_optional_guid)]
+SiteFlag = Annotated[bool | None, BeforeValidator(_flag)]
+SiteInt = Annotated[int | None, BeforeValidator(_small_int)]
+SiteDate = Annotated[datetime | None, BeforeValidator(_date)]
+
+# Serial numbers that whitebox firmware ships with: shared by many machines,
+# so they identify nothing and must never be used to match devices.
+PLACEHOLDER_SERIALS = frozenset(
+    s.casefold()
+    for s in (
+        "To Be Filled By O.E.M.",
+        "To be filled by O.E.M.",
+        "Default string",
+        "System Serial Number",
+        "Chassis Serial Number",
+        "Not Specified",
+        "Not Applicable",
+        "N/A",
+        "None",
+        "INVALID",
+        "0",
+        "00000000",
+        "0123456789",
+        "123456789",
+        "1234567890",
+    )
+)
+
+
+def identifying_serial(serial: str | None) -> str | None:
+    """The serial number as an identity key, or None when it identifies nothing."""
+    if serial is None:
+        return None
+    cleaned = serial.strip()
+    if not cleaned or cleaned.casefold() in PLACEHOLDER_SERIALS:
+        return None
+    return cleaned.upper()
+
+
+_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
+
+
+def fqdn_from(host: str | None, distinguished_name: str | None) -> str | None:
+    """The FQDN of a domain computer: its host name under the DNS form of its DN's domain."""
+    if not host or not distinguished_name:
+        return None
+    labels = []
+    for part in _UNESCAPED_COMMA.split(distinguished_name):
+        key, _, val = part.strip().partition("=")
+        if key.strip().upper() == "DC" and val.strip():
+            labels.append(val.strip())
+    if not labels:
+        return None
+    return ".".join([host.strip(), *labels]).lower()

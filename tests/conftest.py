@@ -1,0 +1,43 @@
+"""Shared fixtures: empty, migrated site stores on every backend (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from onprem.site_database import create_site_engine
+from onprem.site_store import migrate_site
+from tests.pg import throwaway_pg_database
+
+AS_OF = datetime(2026, 11, 1, 8, 0, 0)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def site_backend(request: pytest.FixtureRequest) -> str:
+    """The name of the backend a contract test runs against."""
+    return request.param
+
+
+@pytest.fixture
+def site_url(site_backend: str, tmp_path: Path) -> Iterator[sa.URL]:
+    """A URL to an empty database of the current backend."""
+    if site_backend == "sqlite":
+        yield sa.make_url(f"sqlite:///{tmp_path / 'site.db'}")
+    else:
+        with throwaway_pg_database("cobridge_site") as url:
+            yield url
+
+
+@pytest.fixture
+def site_engine(site_url: sa.URL) -> Iterator[sa.Engine]:
+    """An engine to an empty site store migrated to the newest schema."""
+    engine = create_site_engine(site_url)
+    migrate_site(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
