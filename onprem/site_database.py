@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 
-from onprem.errors import InvalidSiteUrl, SiteReadFailed, SiteUnreachable
+from onprem.errors import InvalidSiteUrl, SiteError, SiteReadFailed, SiteUnreachable
 
 _DRIVERS = {
     "postgresql": "postgresql+psycopg",
@@ -100,40 +100,48 @@ def _sqlite_begin(conn: sa.Connection) -> None:
 
 @contextlib.contextmanager
 def site_errors(engine: sa.Engine, action: str) -> Iterator[None]:
-    """The chokepoint: translate database failures during `action` into project errors."""
+    """The chokepoint: translate database failures during `action` into project errors.
+
+    Covers SQLAlchemy's exceptions and the driver's own (the reader fetches
+    through the DB-API cursor).
+    """
     where = describe_url(engine.url)
     try:
         yield
-    except sa_exc.OperationalError as exc:
-        if _is_connect_failure(exc):
-            raise SiteUnreachable(
-                f"cannot connect to the site database ({where}) while {action}: {_first_line(exc)}",
-                hint="check the host, port, database name and credentials, and that the "
-                "server accepts connections from this machine",
-            ) from exc
-        raise SiteReadFailed(
-            f"the site database ({where}) failed while {action}: {_first_line(exc)}"
-        ) from exc
-    except sa_exc.InterfaceError as exc:
-        raise SiteUnreachable(
-            f"cannot use the site database driver for {where} while {action}: {_first_line(exc)}",
-            hint="for SQL Server install pyodbc and the Microsoft ODBC driver",
-        ) from exc
-    except sa_exc.DBAPIError as exc:
-        raise SiteReadFailed(
-            f"the site database ({where}) failed while {action}: {_first_line(exc)}"
-        ) from exc
     except sa_exc.NoSuchModuleError as exc:
         raise SiteUnreachable(
             f"no database driver for {where}: {exc}",
             hint="install the driver package for this database type",
         ) from exc
+    except sa_exc.InterfaceError as exc:
+        raise SiteUnreachable(
+            f"cannot use the site database driver for {where} while {action}: {_first_line(exc.orig)}",
+            hint="for SQL Server install pyodbc and the Microsoft ODBC driver",
+        ) from exc
+    except sa_exc.DBAPIError as exc:
+        raise _translated(exc.orig, where, action, invalidated=exc.connection_invalidated) from exc
+    except Exception as exc:
+        dbapi = getattr(engine.dialect, "loaded_dbapi", None)
+        if dbapi is not None and isinstance(exc, dbapi.Error):
+            raise _translated(exc, where, action, invalidated=False) from exc
+        raise
 
 
-def _is_connect_failure(exc: sa_exc.OperationalError) -> bool:
-    if exc.connection_invalidated:
-        return True
-    text = str(exc.orig).lower()
+def _translated(
+    orig: BaseException | None, where: str, action: str, *, invalidated: bool
+) -> SiteError:
+    text = _first_line(orig)
+    if invalidated or _is_connect_failure(orig):
+        return SiteUnreachable(
+            f"cannot connect to the site database ({where}) while {action}: {text}",
+            hint="check the host, port, database name and credentials, and that the "
+            "server accepts connections from this machine",
+        )
+    return SiteReadFailed(f"the site database ({where}) failed while {action}: {text}")
+
+
+def _is_connect_failure(orig: BaseException | None) -> bool:
+    text = str(orig).lower()
     return any(
         marker in text
         for marker in (
@@ -151,5 +159,6 @@ def _is_connect_failure(exc: sa_exc.OperationalError) -> bool:
     )
 
 
-def _first_line(exc: sa_exc.DBAPIError) -> str:
-    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+def _first_line(orig: BaseException | None) -> str:
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__

@@ -8,7 +8,7 @@ on SQL Server). Nothing here executes anything.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from onprem.site_schema import (
     v_CH_ClientSummary,
@@ -20,6 +20,7 @@ from onprem.site_schema import (
     v_GS_PC_BIOS,
     v_R_System,
 )
+from onprem.site_values import NEVER_DATES
 
 HEALTH_COLUMNS = (
     "ClientActiveStatus",
@@ -62,9 +63,14 @@ class SiteDateTime(sa.types.TypeDecorator):
 
 
 def _tolerant(column: sa.ColumnElement) -> sa.ColumnElement:
-    if isinstance(column.type, sa.DateTime):
-        return sa.type_coerce(column, SiteDateTime()).label(column.name)
-    return column
+    if not isinstance(column.type, sa.DateTime):
+        return column
+    # The site's "never" moments (FILETIME zero, SQL Server's zero date) are
+    # no dates at all: NULL them here, so validation sees only real moments.
+    value: sa.ColumnElement = sa.type_coerce(column, SiteDateTime())
+    for never in NEVER_DATES:
+        value = sa.func.nullif(value, sa.literal(never, SiteDateTime()), type_=SiteDateTime())
+    return value.label(column.name)
 
 
 class ReadScope(BaseModel):
@@ -72,7 +78,8 @@ class ReadScope(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    collection_id: str | None = None
+    # CollectionIDs are a site code and five hex digits (PS100014, SMS00001).
+    collection_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{3}[0-9A-Fa-f]{5}$")
     include_obsolete: bool = True
     agent_only: bool = False
 

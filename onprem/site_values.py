@@ -1,19 +1,25 @@
-"""Validated value types for site records, each failing with a stable reject code.
+"""The validity rules for site values, twice: native for speed, in Python for precision.
 
-A value that breaks a rule raises `PydanticCustomError` whose type is one of
-`REJECT_CODES`; the reader turns the first such error into a quarantine reason.
-The rules are the ones that protect everything downstream: identity keys must
-parse, text must be storable anywhere (no NUL), dates must be possible.
+The native types (`HostName`, `FreeText`, ...) express each rule as
+pydantic-core constraints (patterns, lengths, ranges, strict ints), so a valid
+record is checked without calling back into Python. When a record fails,
+`classify` re-checks the failing value with the Python rule of its kind to
+give a precise, stable reject code (`REJECT_CODES`). A property test keeps
+the two in agreement.
+
+The rules protect everything downstream: identity keys must parse, text must
+be storable anywhere (no NUL), dates must be possible.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 REJECT_CODES: dict[str, str] = {
@@ -96,21 +102,18 @@ def _optional_guid(value: Any) -> str | None:
     return None if canonical == _NIL_GUID else canonical
 
 
-def _flag(value: Any) -> bool | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        if value in (0, 1):
-            return bool(value)
-        raise _reject("out_of_range", f"{value} where 0 or 1 is expected")
-    raise _reject("wrong_type", f"expected 0 or 1, got {type(value).__name__}")
+def _flag(value: Any) -> int | None:
+    number = _small_int(value)
+    if number is None or number in (0, 1):
+        return number
+    raise _reject("out_of_range", f"{number} where 0 or 1 is expected")
 
 
 def _small_int(value: Any) -> int | None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
+    if value is None or isinstance(value, int):
+        return None if value is None else int(value)
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value)
     raise _reject("wrong_type", f"expected a whole number, got {type(value).__name__}")
 
 
@@ -131,14 +134,75 @@ def _date(value: Any) -> datetime | None:
     return value
 
 
-HostName = Annotated[str, BeforeValidator(_host_name)]
-OptionalHostName = Annotated[str | None, BeforeValidator(_optional_host_name)]
-FreeText = Annotated[str | None, BeforeValidator(_free_text)]
-SmsId = Annotated[str, BeforeValidator(_smsid)]
-OptionalGuid = Annotated[str | None, BeforeValidator(_optional_guid)]
-SiteFlag = Annotated[bool | None, BeforeValidator(_flag)]
-SiteInt = Annotated[int | None, BeforeValidator(_small_int)]
-SiteDate = Annotated[datetime | None, BeforeValidator(_date)]
+_NO_CONTROL = r"[^\x00-\x1f\x7f]"
+_HEX_GUID = r"\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?"
+_EARLIEST, _LATEST = datetime(MIN_YEAR, 1, 1), datetime(MAX_YEAR, 12, 31, 23, 59, 59, 999999)
+# The moments the reader's SQL maps to NULL before validation.
+NEVER_DATES = _NEVER
+
+
+# The native pattern has already checked the shape; these only normalise.
+def _canonical_smsid(value: str) -> str:
+    return "GUID:" + value.strip()[5:].strip("{}").upper()
+
+
+def _canonical_guid(value: str | None) -> str | None:
+    if value is None:
+        return None
+    canonical = value.strip().strip("{}").lower()
+    return canonical if canonical and canonical != _NIL_GUID else None
+
+
+HostName = Annotated[
+    str,
+    StringConstraints(
+        max_length=MAX_NAME_LENGTH, pattern=rf"^{_NO_CONTROL}*[^\x00-\x20\x7f]{_NO_CONTROL}*$"
+    ),
+]
+OptionalHostName = Annotated[
+    str | None, StringConstraints(max_length=MAX_NAME_LENGTH, pattern=rf"^{_NO_CONTROL}*$")
+]
+FreeText = Annotated[
+    str | None, StringConstraints(max_length=MAX_TEXT_LENGTH, pattern=r"^[^\x00]*$")
+]
+SmsId = Annotated[
+    str,
+    StringConstraints(pattern=rf"^\s*[Gg][Uu][Ii][Dd]:{_HEX_GUID}\s*$"),
+    AfterValidator(_canonical_smsid),
+]
+OptionalGuid = Annotated[
+    str | None,
+    StringConstraints(pattern=rf"^\s*({_HEX_GUID})?\s*$"),
+    AfterValidator(_canonical_guid),
+]
+# SQL Server returns bit columns as bools and int columns as ints; both are
+# flags. Numeric text is taken as its number (as SQL Server would convert it);
+# other text, such as "yes", is refused.
+SiteFlag = Annotated[int | None, Field(ge=0, le=1)]
+SiteInt = Annotated[int | None, Field()]
+SiteDate = Annotated[datetime | None, Field(ge=_EARLIEST, le=_LATEST)]
+
+# The Python rule of each kind, for `classify`.
+RULES: dict[str, Callable[[Any], object]] = {
+    "host_name": _host_name,
+    "optional_host_name": _optional_host_name,
+    "free_text": _free_text,
+    "smsid": _smsid,
+    "optional_guid": _optional_guid,
+    "flag": _flag,
+    "int": _small_int,
+    "date": _date,
+}
+
+
+def classify(kind: str, value: Any) -> tuple[str, str] | None:
+    """The reject code and message the Python rule of `kind` gives `value`, or None if valid."""
+    try:
+        RULES[kind](value)
+    except PydanticCustomError as exc:
+        return exc.type, exc.message()
+    return None
+
 
 # Serial numbers that whitebox firmware ships with: shared by many machines,
 # so they identify nothing and must never be used to match devices.

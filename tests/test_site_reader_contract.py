@@ -6,13 +6,14 @@ PostgreSQL where COBRIDGE_TEST_PG_URL names a server; always in CI).
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from onprem.errors import SiteReadFailed, SiteSchemaMismatch
+from onprem.errors import SiteError, SiteReadFailed, SiteSchemaMismatch, SiteUnreachable
 from onprem.site_reader import ReadScope, SiteReader
 from onprem.site_records import RejectedRecord, SiteDevice
 from onprem.site_schema import (
@@ -52,7 +53,7 @@ def test_full_device_maps_every_view(site_engine: sa.Engine) -> None:
     assert device.serial_number == "7XK0001"
     assert device.collections == ("PS100010", "PS100014", "SMS00001")
     assert device.health is not None
-    assert device.health.active is True
+    assert device.health.active == 1
     assert device.health.evaluation == "pass"
     assert device.health.last_active == datetime(2026, 10, 31, 22, 0)
     assert device.comanagement is not None
@@ -70,7 +71,7 @@ def test_device_without_agent_has_no_inventory(site_engine: sa.Engine) -> None:
         insert_device(conn, 1, inventory=False, Client0=0, Client_Version0=None)
     [device] = _read_all(site_engine)
     assert isinstance(device, SiteDevice)
-    assert device.client is False
+    assert device.client == 0
     assert device.health is None
     assert device.comanagement is None
     assert not device.has_hardware_inventory
@@ -137,6 +138,7 @@ BAD_VALUES = [
 SQLITE_ONLY_BAD_VALUES = [
     pytest.param({"Name0": "PC\x00NUL"}, "control_character", "Name0", id="nul"),
     pytest.param({"Client0": "yes"}, "wrong_type", "Client0", id="text-in-int"),
+    pytest.param({"Client0": "7"}, "out_of_range", "Client0", id="numeric-text-in-int"),
     pytest.param(
         {"Creation_Date0": "last tuesday"}, "wrong_type", "Creation_Date0", id="text-in-date"
     ),
@@ -326,25 +328,57 @@ def test_missing_column_and_view_are_named(site_engine: sa.Engine) -> None:
     assert "v_GS_PC_BIOS.SerialNumber0" in str(raised.value)
 
 
+def _break_the_read(engine: sa.Engine, dbapi_connections: list[object]) -> None:
+    """Fail the reader's next statement the way a real site can mid-read."""
+    if engine.dialect.name == "sqlite":
+        # The account loses read permission on a view.
+        def deny(action: int, arg1: str | None, *_: object) -> int:
+            if action == sqlite3.SQLITE_READ and arg1 == "v_GS_PC_BIOS":
+                return sqlite3.SQLITE_DENY
+            return sqlite3.SQLITE_OK
+
+        for dbapi_conn in dbapi_connections:
+            dbapi_conn.set_authorizer(deny)  # type: ignore[attr-defined]
+    else:
+        # The server drops the reader's session (failover, restart, a DBA).
+        admin = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        admin.dispose()
+
+
 def test_read_failing_half_way_is_not_complete(site_engine: sa.Engine) -> None:
     with site_engine.begin() as conn:
         for n in range(1, 11):
             insert_device(conn, n)
-    statements = 0
-
-    def fail_third_chunk(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        nonlocal statements
-        if "v_GS_PC_BIOS" in statement:
-            statements += 1
-            if statements == 3:
-                raise sa.exc.OperationalError(statement, parameters, Exception("disk I/O error"))
-
-    event.listen(site_engine, "before_cursor_execute", fail_third_chunk)
+    site_engine.dispose()
+    dbapi_connections: list[object] = []
+    event.listen(
+        site_engine, "connect", lambda dbapi_conn, _rec: dbapi_connections.append(dbapi_conn)
+    )
     read = SiteReader(site_engine, chunk_size=2).read()
-    seen = []
-    with pytest.raises(SiteReadFailed, match="disk I/O error"):
-        seen.extend(read)
-    assert len(seen) == 4
+    seen: list[object] = []
+
+    def consume() -> None:
+        for item in read:
+            seen.append(item)
+            if len(seen) == 3:
+                _break_the_read(site_engine, dbapi_connections)
+
+    with pytest.raises(SiteError) as raised:
+        consume()
+    assert isinstance(raised.value, SiteReadFailed | SiteUnreachable)
+    assert site_engine.url.database in str(raised.value) or "SQLite file" in str(raised.value)
+    # What was delivered is an in-order prefix (the chunks fetched before the
+    # failure, read-ahead included); the read is not complete.
+    ids = [item.resource_id for item in seen]  # type: ignore[attr-defined]
+    assert 3 <= len(ids) < 10
+    assert ids == [BASE_ID + n for n in range(1, len(ids) + 1)]
     assert not read.stats.complete
 
 

@@ -6,6 +6,7 @@ summary; the cloud service and the connector join it as they land.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -66,10 +67,8 @@ def demo(data_dir: Path, devices: int, seed_value: int, reset: bool, as_json: bo
         engine.dispose()
     seconds = round(time.perf_counter() - started, 2)
     if as_json:
-        click.echo(
-            summary.model_copy(update={"reject_samples": []}).model_dump_json()[:-1]
-            + f', "seconds": {seconds}}}'
-        )
+        payload = summary.model_dump(mode="json", exclude={"reject_samples"})
+        click.echo(json.dumps({**payload, "site_db": str(site_path), "seconds": seconds}))
         return
     out = console()
     print_site_summary(summary, out)

@@ -1,0 +1,145 @@
+"""The `cobridge` command as a user runs it: real processes, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from onprem.site_database import create_site_engine
+from onprem.site_store import migrate_site
+
+COBRIDGE = [sys.executable, "-c", "from bridge.cli import main; main()"]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a separate process."""
+    env = {k: v for k, v in os.environ.items() if k not in {"COBRIDGE_SITE_DB", "COBRIDGE_DEBUG"}}
+    return subprocess.run(
+        [*COBRIDGE, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env=env,
+        check=False,
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_database_names_host_and_hides_password() -> None:
+    port = _closed_port()
+    done = run(
+        "onprem", "summary", "--db", f"postgresql://reader:s3cret-pw@127.0.0.1:{port}/CM_PS1"
+    )
+    assert done.returncode == 2
+    assert f"127.0.0.1:{port}" in done.stderr
+    assert "CM_PS1" in done.stderr
+    assert "s3cret-pw" not in done.stderr + done.stdout
+    assert "hint:" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unsupported_url_is_a_clear_error() -> None:
+    done = run("onprem", "summary", "--db", "mysql://host/db")
+    assert done.returncode == 2
+    assert "unsupported site database type 'mysql'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_view_is_named_by_check(tmp_path: Path) -> None:
+    db = tmp_path / "site.db"
+    engine = create_site_engine(f"sqlite:///{db}")
+    migrate_site(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text('DROP TABLE "v_GS_PC_BIOS"'))
+        conn.execute(sa.text('ALTER TABLE "v_R_System" DROP COLUMN "AADDeviceID"'))
+    engine.dispose()
+    done = run("onprem", "check", "--db", str(db))
+    assert done.returncode == 2
+    assert "FAIL  missing v_R_System.AADDeviceID" in done.stdout
+    assert "FAIL  missing v_GS_PC_BIOS" in done.stdout
+    assert "Traceback" not in done.stderr
+    summary = run("onprem", "summary", "--db", str(db))
+    assert summary.returncode == 2
+    assert "v_GS_PC_BIOS" in summary.stderr
+
+
+def test_bad_option_is_a_usage_error() -> None:
+    done = run("onprem", "seed", "--db", "x.db", "--devices", "10", "--site-code", "TOOLONG")
+    assert done.returncode == 2
+    assert "site code is exactly 3" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_seed_check_summary_touch_round_trip(tmp_path: Path) -> None:
+    db = tmp_path / "site.db"
+    seeded = run(
+        "onprem",
+        "seed",
+        "--db",
+        str(db),
+        "--devices",
+        "400",
+        "--seed",
+        "3",
+        "--as-of",
+        "2026-11-01",
+        "--json",
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    report = json.loads(seeded.stdout)
+    assert report["devices"] >= 400
+    again = run("onprem", "seed", "--db", str(db), "--devices", "400")
+    assert again.returncode == 2
+    assert "replace" in again.stderr
+
+    check = run("onprem", "check", "--db", str(db))
+    assert check.returncode == 0, check.stderr
+    assert "PASS" in check.stdout
+    assert report["site_code"] in check.stdout
+
+    summary = json.loads(run("onprem", "summary", "--db", str(db), "--json").stdout)
+    assert summary["rows"] == report["devices"]
+    assert summary["records"] + summary["rejected"] == summary["rows"]
+    assert summary["rejected"] == sum(len(ids) for ids in report["invalid"].values())
+    assert summary["hierarchy_id"] == report["hierarchy_id"]
+
+    touched = run("onprem", "touch", "--db", str(db), "--devices", "40", "--seed", "9", "--json")
+    assert touched.returncode == 0, touched.stderr
+    changes = json.loads(touched.stdout)
+    after = json.loads(run("onprem", "summary", "--db", str(db), "--json").stdout)
+    assert after["rows"] == summary["rows"] + len(changes["added"]) - len(changes["deleted"])
+
+    rejects = run("onprem", "rejects", "--db", str(db))
+    lines = [json.loads(line) for line in rejects.stdout.splitlines()]
+    assert len(lines) == after["rejected"]
+    assert all(line["reason"] and line["column"] for line in lines)
+
+
+def test_demo_seeds_once_and_reports(tmp_path: Path) -> None:
+    first = run("demo", "--data-dir", str(tmp_path / "demo"), "--devices", "300", "--json")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["rows"] >= 300
+    assert summary["records"] + summary["rejected"] == summary["rows"]
+    assert summary["with_agent"] > summary["without_agent"] > 0
+    assert Path(summary["site_db"]).exists()
+    second = json.loads(
+        run("demo", "--data-dir", str(tmp_path / "demo"), "--devices", "300", "--json").stdout
+    )
+    assert second["instance_id"] == summary["instance_id"], "an existing demo site is reused"
+    tables = run("demo", "--data-dir", str(tmp_path / "demo"))
+    assert tables.returncode == 0
+    assert "Rejected records" in tables.stdout
+    assert "onprem touch" in tables.stdout
