@@ -41,10 +41,17 @@ MIN_YEAR, MAX_YEAR = 1990, 2100
 # and SQL Server's zero date.
 _NEVER = (datetime(1601, 1, 1), datetime(1900, 1, 1))
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Unicode White_Space: blank to the native patterns and the Python rules alike.
+# (Python's own str.strip() would also strip \x1c-\x1f, control characters.)
+WHITESPACE = " \t\n\v\f\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_WS = "".join(f"\\u{ord(c):04x}" for c in WHITESPACE)
+
+# C0 and C1 control characters (C1 includes NEL, which str.strip() eats).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _GUID = re.compile(
     r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$"
 )
+_INTEGER_TEXT = re.compile(r"^\s*[+-]?[0-9]+\s*$", re.ASCII)
 _NIL_GUID = "00000000-0000-0000-0000-000000000000"
 
 
@@ -66,14 +73,14 @@ def _text(value: Any, *, limit: int, allow_control: bool) -> str | None:
 
 def _host_name(value: Any) -> str:
     text = _text(value, limit=MAX_NAME_LENGTH, allow_control=False)
-    if text is None or not text.strip():
+    if text is None or not text.strip(WHITESPACE):
         raise _reject("empty_value", "a device name is required")
     return text
 
 
 def _optional_host_name(value: Any) -> str | None:
     text = _text(value, limit=MAX_NAME_LENGTH, allow_control=False)
-    return text if text and text.strip() else None
+    return text if text and text.strip(WHITESPACE) else None
 
 
 def _free_text(value: Any) -> str | None:
@@ -83,19 +90,22 @@ def _free_text(value: Any) -> str | None:
 
 def _smsid(value: Any) -> str:
     text = _text(value, limit=64, allow_control=False)
-    if not text or not text.strip():
+    if not text or not text.strip(WHITESPACE):
         raise _reject("empty_value", "the client GUID (SMSID) is required")
-    body = text.strip()
+    body = text.strip(WHITESPACE)
     if body[:5].upper() != "GUID:" or not _GUID.match(body[5:]):
         raise _reject("invalid_guid", "expected GUID:xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
     return "GUID:" + str(uuid.UUID(body[5:])).upper()
 
 
 def _optional_guid(value: Any) -> str | None:
-    text = _text(value, limit=64, allow_control=False)
-    if text is None or not text.strip():
+    if value is None:
         return None
-    body = text.strip()
+    if not isinstance(value, str):
+        raise _reject("wrong_type", f"expected text, got {type(value).__name__}")
+    if not value.strip(WHITESPACE):
+        return None
+    body = value.strip(WHITESPACE)
     if not _GUID.match(body):
         raise _reject("invalid_guid", "expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
     canonical = str(uuid.UUID(body))
@@ -112,13 +122,13 @@ def _flag(value: Any) -> int | None:
 def _small_int(value: Any) -> int | None:
     if value is None or isinstance(value, int):
         return None if value is None else int(value)
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+    if isinstance(value, str) and _INTEGER_TEXT.match(value):
         return int(value)
     raise _reject("wrong_type", f"expected a whole number, got {type(value).__name__}")
 
 
 def _date(value: Any) -> datetime | None:
-    if value is None or value == "":
+    if value is None:
         return None
     if isinstance(value, str):
         try:
@@ -134,7 +144,7 @@ def _date(value: Any) -> datetime | None:
     return value
 
 
-_NO_CONTROL = r"[^\x00-\x1f\x7f]"
+_NO_CONTROL = r"[^\x00-\x1f\x7f-\x9f]"
 _HEX_GUID = r"\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?"
 _EARLIEST, _LATEST = datetime(MIN_YEAR, 1, 1), datetime(MAX_YEAR, 12, 31, 23, 59, 59, 999999)
 # The moments the reader's SQL maps to NULL before validation.
@@ -143,20 +153,21 @@ NEVER_DATES = _NEVER
 
 # The native pattern has already checked the shape; these only normalise.
 def _canonical_smsid(value: str) -> str:
-    return "GUID:" + value.strip()[5:].strip("{}").upper()
+    return "GUID:" + value.strip(WHITESPACE)[5:].strip("{}").upper()
 
 
 def _canonical_guid(value: str | None) -> str | None:
     if value is None:
         return None
-    canonical = value.strip().strip("{}").lower()
+    canonical = value.strip(WHITESPACE).strip("{}").lower()
     return canonical if canonical and canonical != _NIL_GUID else None
 
 
 HostName = Annotated[
     str,
     StringConstraints(
-        max_length=MAX_NAME_LENGTH, pattern=rf"^{_NO_CONTROL}*[^\x00-\x20\x7f]{_NO_CONTROL}*$"
+        max_length=MAX_NAME_LENGTH,
+        pattern=rf"^{_NO_CONTROL}*[^{_WS}\x00-\x1f\x7f-\x9f]{_NO_CONTROL}*$",
     ),
 ]
 OptionalHostName = Annotated[
@@ -167,12 +178,12 @@ FreeText = Annotated[
 ]
 SmsId = Annotated[
     str,
-    StringConstraints(pattern=rf"^\s*[Gg][Uu][Ii][Dd]:{_HEX_GUID}\s*$"),
+    StringConstraints(pattern=rf"^[{_WS}]*[Gg][Uu][Ii][Dd]:{_HEX_GUID}[{_WS}]*$"),
     AfterValidator(_canonical_smsid),
 ]
 OptionalGuid = Annotated[
     str | None,
-    StringConstraints(pattern=rf"^\s*({_HEX_GUID})?\s*$"),
+    StringConstraints(pattern=rf"^[{_WS}]*({_HEX_GUID})?[{_WS}]*$"),
     AfterValidator(_canonical_guid),
 ]
 # SQL Server returns bit columns as bools and int columns as ints; both are

@@ -14,8 +14,9 @@ from onprem.site_summary import SiteSummary
 
 
 def console() -> Console:
-    """A console on standard output (plain when not a terminal)."""
-    return Console(highlight=False, soft_wrap=True)
+    """A console on standard output; 120 columns when it is not a terminal (logs, pipes)."""
+    width = None if sys.stdout.isatty() else 120
+    return Console(highlight=False, width=width)
 
 
 @contextmanager
