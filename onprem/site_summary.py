@@ -13,8 +13,9 @@ from collections import Counter
 from pydantic import BaseModel, ConfigDict
 
 from onprem.site_reader import ReadScope, SiteReader
-from onprem.site_records import RejectedRecord, SiteDevice
+from onprem.site_records import RejectedRecord
 from onprem.site_values import identifying_serial
+from workloads.devices import os_family
 
 _MAX_REJECTS_SHOWN = 20
 
@@ -62,17 +63,6 @@ def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 
-def os_family(device: SiteDevice) -> str:
-    """Windows 11, Windows 10, Windows Server or Other, from the OS name and build."""
-    name = (device.os_name or "").lower()
-    if "server" in name:
-        return "Windows Server"
-    build = (device.os_build or device.os_version or "").rsplit(".", 1)[-1]
-    if "workstation" in name and build.isdigit():
-        return "Windows 11" if int(build) >= 22000 else "Windows 10"
-    return "Other"
-
-
 def summarize_site(reader: SiteReader, scope: ReadScope | None = None) -> SiteSummary:
     """Read the whole site once and count what matters for attaching it."""
     read = reader.read(scope)
@@ -96,7 +86,7 @@ def summarize_site(reader: SiteReader, scope: ReadScope | None = None) -> SiteSu
             continue
         counts["live"] += 1
         counts["agent" if item.client else "no_agent"] += 1
-        oses[os_family(item)] += 1
+        oses[os_family(item.os_name, item.os_build or item.os_version)] += 1
         if item.comanagement is not None and item.comanagement.co_managed:
             counts["co_managed"] += 1
         if item.aad_device_id is None:

@@ -41,3 +41,19 @@ def site_engine(site_url: sa.URL) -> Iterator[sa.Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[sa.URL, sa.URL]]:
+    """(sync, async) URLs of an empty, migrated cloud store on each backend."""
+    from cloud.store.engine import migrate_store, store_urls
+
+    if request.param == "sqlite":
+        urls = store_urls(None, tmp_path)
+        migrate_store(urls[0])
+        yield urls
+    else:
+        with throwaway_pg_database("cobridge_cloud") as url:
+            urls = store_urls(url.render_as_string(hide_password=False), tmp_path)
+            migrate_store(urls[0])
+            yield urls

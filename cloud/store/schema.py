@@ -1,0 +1,263 @@
+"""Tables of the cloud store (SQLite embedded, PostgreSQL in production).
+
+Times are stored as naive UTC; the API layer attaches the zone.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+cloud_metadata = sa.MetaData()
+
+TENANT = sa.String(36)
+ID = sa.String(36)
+HIERARCHY = sa.String(64)
+SMSID = sa.String(41)
+
+
+def _tenant() -> sa.Column:
+    return sa.Column("tenant_id", TENANT, nullable=False)
+
+
+service_secrets = sa.Table(
+    "service_secrets",
+    cloud_metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("public_pem", sa.Text, nullable=False),
+    sa.Column("sealed_key", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+tenants = sa.Table(
+    "tenants",
+    cloud_metadata,
+    sa.Column("tenant_id", TENANT, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("ca_cert_pem", sa.Text, nullable=False),
+    sa.Column("ca_sealed_key", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+principals = sa.Table(
+    "principals",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("principal_id", ID, nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("disabled_at", sa.DateTime),
+    sa.PrimaryKeyConstraint("tenant_id", "principal_id"),
+    sa.UniqueConstraint("tenant_id", "name", name="uq_principals_name"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("token_id", ID, nullable=False),
+    sa.Column("principal_id", ID, nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.Column("last_used_at", sa.DateTime),
+    sa.PrimaryKeyConstraint("tenant_id", "token_id"),
+    # Tokens carry their id; the lookup is by id alone, then the tenant is known.
+    sa.UniqueConstraint("token_id", name="uq_api_tokens_token_id"),
+)
+
+attach_codes = sa.Table(
+    "attach_codes",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("code_id", ID, nullable=False),
+    sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hierarchy_id", HIERARCHY),
+    sa.Column("created_by", ID, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("used_at", sa.DateTime),
+    sa.Column("connector_id", ID),
+    sa.PrimaryKeyConstraint("tenant_id", "code_id"),
+)
+
+connectors = sa.Table(
+    "connectors",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("connector_id", ID, nullable=False),
+    sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("version", sa.String(64)),
+    sa.Column("enrolled_at", sa.DateTime, nullable=False),
+    sa.Column("last_seen_at", sa.DateTime),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.PrimaryKeyConstraint("tenant_id", "connector_id"),
+)
+
+connector_certificates = sa.Table(
+    "connector_certificates",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("serial", sa.String(40), nullable=False),
+    sa.Column("connector_id", ID, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("certificate_pem", sa.Text, nullable=False),
+    sa.Column("not_after", sa.DateTime, nullable=False),
+    sa.Column("issued_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.PrimaryKeyConstraint("tenant_id", "serial"),
+)
+
+hierarchies = sa.Table(
+    "hierarchies",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("site_code", sa.String(3), nullable=False),
+    sa.Column("site_name", sa.String(256)),
+    sa.Column("site_version", sa.String(64)),
+    sa.Column("connector_id", ID),
+    sa.Column("connector_version", sa.String(64)),
+    sa.Column("registered_at", sa.DateTime, nullable=False),
+    sa.Column("last_heartbeat_at", sa.DateTime),
+    sa.Column("last_applied_sequence", sa.BigInteger),
+    sa.Column("status", sa.JSON),
+    sa.Column("detached_at", sa.DateTime),
+    sa.Column("purge_after", sa.DateTime),
+    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id"),
+)
+
+devices = sa.Table(
+    "devices",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("device_id", ID, nullable=False),
+    # Attached devices: (hierarchy_id, smsid); MDM-only devices: both NULL.
+    sa.Column("hierarchy_id", HIERARCHY),
+    sa.Column("smsid", SMSID),
+    sa.Column("site_code", sa.String(3)),
+    sa.Column("resource_id", sa.BigInteger),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("name_key", sa.String(255), nullable=False),
+    sa.Column("netbios_name", sa.String(255)),
+    sa.Column("domain", sa.String(255)),
+    sa.Column("fqdn", sa.String(255)),
+    sa.Column("os_family", sa.String(64)),
+    sa.Column("os_name", sa.Text),
+    sa.Column("os_caption", sa.Text),
+    sa.Column("os_version", sa.String(64)),
+    sa.Column("os_build", sa.Integer),
+    sa.Column("manufacturer", sa.Text),
+    sa.Column("model", sa.Text),
+    sa.Column("serial_number", sa.String(255)),
+    sa.Column("user_name", sa.Text),
+    sa.Column("distinguished_name", sa.Text),
+    sa.Column("ad_site", sa.Text),
+    sa.Column("is_virtual", sa.Boolean),
+    sa.Column("aad_device_id", sa.String(36)),
+    sa.Column("aad_tenant_id", sa.String(36)),
+    sa.Column("client", sa.Boolean, nullable=False, default=False),
+    sa.Column("client_version", sa.String(64)),
+    sa.Column("client_active", sa.Boolean),
+    sa.Column("health_evaluation", sa.String(8)),
+    sa.Column("last_active_at", sa.DateTime),
+    sa.Column("last_policy_request_at", sa.DateTime),
+    sa.Column("last_hw_at", sa.DateTime),
+    sa.Column("last_logon_at", sa.DateTime),
+    sa.Column("site_created_at", sa.DateTime),
+    sa.Column("site_mdm_enrolled", sa.Boolean, nullable=False, default=False),
+    sa.Column("mdm_enrolled_at", sa.DateTime),
+    sa.Column("comanagement_flags", sa.Integer),
+    sa.Column("comanagement", sa.JSON),
+    sa.Column("managed_by", sa.String(16), nullable=False),
+    sa.Column("collections", sa.JSON),
+    sa.Column("content_hash", sa.String(128)),
+    sa.Column("sequence", sa.BigInteger),
+    sa.Column("batch_id", ID),
+    sa.Column("first_seen_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("deleted_at", sa.DateTime),
+    sa.PrimaryKeyConstraint("tenant_id", "device_id"),
+    sa.UniqueConstraint("tenant_id", "hierarchy_id", "smsid", name="uq_devices_site_key"),
+    sa.Index("ix_devices_name", "tenant_id", "name_key", "device_id"),
+    sa.Index("ix_devices_last_active", "tenant_id", "last_active_at", "device_id"),
+    sa.Index("ix_devices_aad", "tenant_id", "aad_device_id"),
+    sa.Index("ix_devices_hierarchy", "tenant_id", "hierarchy_id", "deleted_at"),
+)
+
+device_collections = sa.Table(
+    "device_collections",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("collection_id", sa.String(8), nullable=False),
+    sa.Column("device_id", ID, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "collection_id", "device_id"),
+    sa.Index("ix_device_collections_device", "tenant_id", "device_id"),
+)
+
+collections = sa.Table(
+    "collections",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("collection_id", sa.String(8), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("collection_type", sa.Integer, nullable=False),
+    sa.Column("limit_to", sa.String(8)),
+    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id", "collection_id"),
+)
+
+device_events = sa.Table(
+    "device_events",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("device_id", ID, nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("sequence", sa.BigInteger),
+    sa.Column("batch_id", ID),
+    sa.Index("ix_device_events_device", "tenant_id", "device_id", "at"),
+)
+
+ingest_batches = sa.Table(
+    "ingest_batches",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("batch_id", ID, nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("ack", sa.JSON, nullable=False),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id", "batch_id"),
+)
+
+identity_disputes = sa.Table(
+    "identity_disputes",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("dispute_id", ID, nullable=False),
+    sa.Column("key_name", sa.String(32), nullable=False),
+    sa.Column("key_value", sa.String(255), nullable=False),
+    sa.Column("candidates", sa.JSON, nullable=False),
+    sa.Column("detected_at", sa.DateTime, nullable=False),
+    sa.Column("resolved_at", sa.DateTime),
+    sa.PrimaryKeyConstraint("tenant_id", "dispute_id"),
+    sa.UniqueConstraint("tenant_id", "key_name", "key_value", name="uq_disputes_key"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("entry_id", ID, nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(255)),
+    sa.Column("details", sa.JSON),
+    sa.PrimaryKeyConstraint("tenant_id", "entry_id"),
+    sa.Index("ix_audit_log_at", "tenant_id", "at"),
+)
