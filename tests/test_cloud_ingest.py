@@ -117,7 +117,9 @@ async def test_same_batch_id_with_other_content_is_refused(engine: AsyncEngine) 
 async def test_older_sequence_never_overwrites_newer(engine: AsyncEngine) -> None:
     tenant, h = await setup(engine)
     await apply(engine, tenant, batch(h, 7, [record(1, name="NEW", content_hash="hash-new-0001")]))
-    late = await apply(engine, tenant, batch(h, 5, [record(1, name="OLD", content_hash="hash-old-0001")]))
+    late = await apply(
+        engine, tenant, batch(h, 5, [record(1, name="OLD", content_hash="hash-old-0001")])
+    )
     assert (late.upserted, late.stale) == (0, 1)
     assert (await live_devices(engine, tenant))[smsid(1)].name == "NEW"
     stale_delete = await apply(engine, tenant, batch(h, 6, tombstones=[1]))
@@ -167,7 +169,9 @@ async def test_collections_follow_the_record(engine: AsyncEngine) -> None:
         batch(h, 1, [record(1, collections=["SMS00001", "PS100014"])], collections=names),
     )
     await apply(
-        engine, tenant, batch(h, 2, [record(1, collections=["SMS00001"], content_hash="hash-v2-00001")])
+        engine,
+        tenant,
+        batch(h, 2, [record(1, collections=["SMS00001"], content_hash="hash-v2-00001")]),
     )
     async with engine.connect() as conn:
         members = (
@@ -180,7 +184,9 @@ async def test_tenants_are_isolated(engine: AsyncEngine) -> None:
     tenant_a, h = await setup(engine)
     tenant_b, _ = await setup(engine)
     await apply(engine, tenant_a, batch(h, 1, [record(1)]))
-    await apply(engine, tenant_b, batch(h, 1, [record(1, name="B-ONE", content_hash="hash-tenant-b")]))
+    await apply(
+        engine, tenant_b, batch(h, 1, [record(1, name="B-ONE", content_hash="hash-tenant-b")])
+    )
     assert (await live_devices(engine, tenant_a))[smsid(1)].name == "WKS00001"
     assert (await live_devices(engine, tenant_b))[smsid(1)].name == "B-ONE"
     gone = await apply(engine, tenant_b, batch(h, 2, tombstones=[1]))
