@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import b5_site_read
+from bench import b3_device_list, b5_site_read, cloud_ingest
 
-BENCHMARKS = {"b5-site": b5_site_read.run}
+BENCHMARKS = {
+    "b5-site": b5_site_read.run,
+    "ingest": cloud_ingest.run,
+    "b3-list": b3_device_list.run,
+}
 
 
 def main() -> int:

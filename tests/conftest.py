@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 import sqlalchemy as sa
 
 from onprem.site_database import create_site_engine
@@ -57,3 +58,12 @@ def store_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
             urls = store_urls(url.render_as_string(hide_password=False), tmp_path)
             migrate_store(urls[0])
             yield urls
+
+
+@pytest_asyncio.fixture
+async def service(store_urls: tuple[sa.URL, sa.URL], tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The cloud service over HTTPS on ephemeral ports, on each store backend."""
+    from tests.cloud_service import start_service
+
+    async for running in start_service(store_urls, tmp_path / "cloud"):
+        yield running

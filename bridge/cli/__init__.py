@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from bridge.cli.cloud_commands import cloud
 from bridge.cli.demo_command import demo
 from bridge.cli.onprem_commands import onprem
 from workloads.errors import CobridgeError
@@ -54,6 +55,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 cli.add_command(onprem)
+cli.add_command(cloud)
 cli.add_command(demo)
 
 

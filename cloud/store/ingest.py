@@ -154,7 +154,7 @@ async def _upsert(
         else:
             unchanged += 1  # same content: only the sequence moves on
         if old is None or old.collections != values["collections"]:
-            membership.append((device_id, values["collections"]))
+            membership.append((device_id, values["collections"], old is not None))
     if not rows:
         return stale, unchanged, []
     site_owned = [c for c in rows[0] if c not in {"tenant_id", "device_id", "smsid"}]
@@ -197,11 +197,13 @@ async def _upsert(
 
 
 async def _replace_memberships(
-    conn: AsyncConnection, tenant_id: str, membership: list[tuple[str, list[str]]]
+    conn: AsyncConnection, tenant_id: str, membership: list[tuple[str, list[str], bool]]
 ) -> None:
+    """Set each device's collections; (device_id, collection ids, device existed before)."""
     if not membership:
         return
-    ids = [device_id for device_id, _ in membership]
+    # A device new to the store has no memberships to remove.
+    ids = [device_id for device_id, _, existed in membership if existed]
     for start in range(0, len(ids), 1000):
         await conn.execute(
             device_collections.delete().where(
@@ -211,7 +213,7 @@ async def _replace_memberships(
         )
     pairs = [
         {"tenant_id": tenant_id, "collection_id": cid, "device_id": device_id}
-        for device_id, cids in membership
+        for device_id, cids, _ in membership
         for cid in cids
     ]
     if pairs:
@@ -250,7 +252,7 @@ async def _tombstone(
         )
     )
     await conn.execute(stmt, [{"b_device_id": row.device_id} for row in live])
-    await _replace_memberships(conn, tenant_id, [(row.device_id, []) for row in live])
+    await _replace_memberships(conn, tenant_id, [(row.device_id, [], True) for row in live])
     return len(live), [{"device_id": row.device_id, "kind": "deleted"} for row in live]
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cloud.contract.admin import Role
 from cloud.store.schema import api_tokens, attach_codes, audit_log, principals, tenants
 
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 TOKEN_PREFIX = "cbt"  # noqa: S105 - a public prefix, not a secret
 _CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
@@ -170,11 +171,15 @@ async def check_token(conn: AsyncConnection, token: str, now: datetime) -> Token
         return TokenCheck(None, "invalid_token")
     if row["expires_at"] <= now:
         return TokenCheck(None, "token_expired")
-    await conn.execute(
-        api_tokens.update()
-        .where(api_tokens.c.tenant_id == row["tenant_id"], api_tokens.c.token_id == token_id)
-        .values(last_used_at=now)
-    )
+    last_used = row["last_used_at"]
+    if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
+        # Recorded at a coarse resolution: a write on every read request would
+        # serialise all readers on the store's write lock.
+        await conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.tenant_id == row["tenant_id"], api_tokens.c.token_id == token_id)
+            .values(last_used_at=now)
+        )
     return TokenCheck(
         Principal(row["tenant_id"], row["principal_id"], row["name"], Role(row["role"])), None
     )

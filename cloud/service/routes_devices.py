@@ -1,0 +1,71 @@
+"""Device API: the list (filters, sort, select, keyset paging), CSV export, detail."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from cloud.contract.admin import Role
+from cloud.contract.devices import DeviceDetail, DevicePage, DeviceQuery
+from cloud.service.api import Api, Call
+from cloud.service.errors import ApiError
+from cloud.store.device_queries import QueryError, device_detail, list_devices, stream_devices_csv
+
+api = Api()
+VIEW = {"auth": "admin", "listener": "admin", "role": Role.VIEWER, "tags": ("devices",)}
+
+
+def _next_link(call: Call, skiptoken: str) -> str:
+    params = [(k, v) for k, v in call.request.query.items() if k != "$skiptoken"]
+    params.append(("$skiptoken", skiptoken))
+    return f"{call.request.url.with_query(None)}?{urlencode(params)}"
+
+
+@api.route("GET", "/api/v1/devices", query=DeviceQuery, response=DevicePage, **VIEW)
+async def devices(call: Call) -> dict[str, object]:
+    """Devices of the tenant: filter, sort, select fields, page with @odata.nextLink."""
+    try:
+        async with call.state.engine.connect() as conn:
+            result = await list_devices(conn, call.tenant_id, call.query)
+    except QueryError as exc:
+        raise ApiError("invalid_query", exc.message) from None
+    # As Graph does: the link and the count appear only when there is one.
+    page: dict[str, object] = {"value": result.items}
+    if result.next_skiptoken:
+        page["@odata.nextLink"] = _next_link(call, result.next_skiptoken)
+    if result.count is not None:
+        page["@odata.count"] = result.count
+    return page
+
+
+@api.route("GET", "/api/v1/devices/export", query=DeviceQuery, produces="text/csv", **VIEW)
+async def export_devices(call: Call) -> web.StreamResponse:
+    """The filtered device list as CSV, streamed (memory does not grow with the tenant)."""
+    rows = stream_devices_csv(call.state.engine, call.tenant_id, call.query)
+    try:
+        first = await anext(rows)
+    except QueryError as exc:
+        raise ApiError("invalid_query", exc.message) from None
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": 'attachment; filename="devices.csv"',
+        }
+    )
+    await response.prepare(call.request)
+    await response.write(first.encode())
+    async for chunk in rows:
+        await response.write(chunk.encode())
+    await response.write_eof()
+    return response
+
+
+@api.route("GET", "/api/v1/devices/{deviceId}", response=DeviceDetail, **VIEW)
+async def device(call: Call) -> DeviceDetail:
+    """One device with its collections and sync history."""
+    async with call.state.engine.connect() as conn:
+        detail = await device_detail(conn, call.tenant_id, call.param("deviceId"))
+    if detail is None:
+        raise ApiError("not_found", "no such device in this tenant")
+    return detail
