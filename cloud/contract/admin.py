@@ -103,3 +103,10 @@ class AttachCodeOut(CamelModel):
     used_at: datetime | None
     connector_id: str | None
     hierarchy_id: str | None
+
+
+class Me(CamelModel):
+    """The calling principal and their tenant (the answer of GET /api/v1/me)."""
+
+    principal: PrincipalOut
+    tenant: TenantOut

@@ -16,6 +16,7 @@ from cloud.contract.admin import (
     AttachCodeCreate,
     AttachCodeCreated,
     AttachCodeOut,
+    Me,
     PrincipalCreate,
     PrincipalOut,
     Role,
@@ -40,13 +41,6 @@ ADMIN = {"auth": "admin", "listener": "admin"}
 def aware(value: Any) -> Any:
     """A stored naive-UTC time as an aware one."""
     return value.replace(tzinfo=UTC) if value is not None else None
-
-
-class Me(CamelModel):
-    """The caller and their tenant."""
-
-    principal: PrincipalOut
-    tenant: TenantOut
 
 
 @api.route("GET", "/api/v1/me", role=Role.VIEWER, response=Me, tags=("tenant",), **ADMIN)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from cloud.contract.system import Health
 from cloud.service.api import OPENAPI_KEY, Api, Call
 from cloud.service.errors import ApiError
 
@@ -23,15 +24,15 @@ def service_version() -> str:
         return "0+unknown"
 
 
-@api.route("GET", "/healthz", **PUBLIC)
-async def healthz(call: Call) -> dict[str, str]:
+@api.route("GET", "/healthz", response=Health, **PUBLIC)
+async def healthz(call: Call) -> Health:
     """Liveness and readiness: the store answers."""
     try:
         async with call.state.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
     except Exception as exc:  # any store failure means not ready
         raise ApiError("unavailable", f"the store is not answering: {type(exc).__name__}") from None
-    return {"status": "ok", "store": "ok", "version": service_version()}
+    return Health(status="ok", store="ok", version=service_version())
 
 
 @api.route("GET", "/metrics", produces="text/plain", **PUBLIC)
