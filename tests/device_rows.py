@@ -3,7 +3,9 @@
 The fleet is deterministic and deliberately awkward: NULLs in every nullable
 sort column, ties in every sort column, names with LIKE wildcards, CSV
 specials and non-ASCII letters, tombstones, one device id used by two
-tenants, and rows of tenant B that point at tenant A's device ids.
+tenants, and rows of tenant B that point at tenant A's device ids. The
+expected answers (order, wire items, CSV cells) are computed here from the
+rows, independently of the code under test.
 """
 
 from __future__ import annotations
@@ -240,7 +242,7 @@ def expected_item(r: dict[str, Any]) -> dict[str, Any]:
         "siteCode": r["site_code"],
         "smsid": r["smsid"],
         "resourceId": r["resource_id"],
-        "azureAdDeviceId": r["aad_device_id"],
+        "azureADDeviceId": r["aad_device_id"],
         "serialNumber": r["serial_number"],
         "manufacturer": r["manufacturer"],
         "model": r["model"],

@@ -190,3 +190,77 @@ async def test_viewer_cannot_create_attach_codes(service: RunningService) -> Non
     ) as r:
         assert r.status == 403
         assert (await r.json())["error"]["code"] == "forbidden"
+
+
+async def test_renewal_issues_a_new_certificate_for_the_same_identity(
+    service: RunningService,
+) -> None:
+    _, token = await service.tenant_with_admin("renewing")
+    enrolled, key_pem = await enroll(service, await attach_code(service, token))
+    connector = connector_session(service, enrolled, key_pem)
+    new_key, csr = new_key_and_csr()
+    async with connector.post(
+        f"{service.connector_url}/connector/v1/renew", json={"csrPem": csr}
+    ) as r:
+        assert r.status == 200, await r.text()
+        renewed = await r.json()
+    assert renewed["connectorId"] == enrolled["connectorId"]
+    assert renewed["certificatePem"] != enrolled["certificatePem"]
+    fresh = connector_session(service, renewed, new_key)
+    registration = {"hierarchyId": "H-PS1", "siteCode": "PS1"}
+    async with fresh.put(f"{service.connector_url}/connector/v1/hierarchy", json=registration) as r:
+        assert r.status == 200, await r.text()
+    # Until it expires, the old certificate still works (a connector that
+    # crashed before saving the new one is not locked out)...
+    async with connector.post(f"{service.connector_url}/connector/v1/heartbeat", json={}) as r:
+        assert r.status == 200
+    # ...and revoking the connector ends both.
+    async with service.session(token=token).post(
+        f"{service.api_url}/api/v1/connectors/{enrolled['connectorId']}/revoke"
+    ) as r:
+        assert r.status == 204
+    for session in (connector, fresh):
+        async with session.post(f"{service.connector_url}/connector/v1/heartbeat", json={}) as r:
+            assert (await r.json())["error"]["code"] == "certificate_revoked"
+
+
+async def test_detach_revokes_now_and_removes_devices_after_retention(
+    service: RunningService,
+) -> None:
+    from cloud.store.attach import purge_detached
+
+    _, token = await service.tenant_with_admin("leaving")
+    enrolled, key_pem = await enroll(service, await attach_code(service, token))
+    connector = connector_session(service, enrolled, key_pem)
+    url = service.connector_url
+    async with connector.put(
+        f"{url}/connector/v1/hierarchy", json={"hierarchyId": "H-PS1", "siteCode": "PS1"}
+    ) as r:
+        assert r.status == 200
+    batch = {
+        "batchId": str(uuid.uuid4()),
+        "hierarchyId": "H-PS1",
+        "sequence": 1,
+        "upserts": [record(1).wire()],
+    }
+    async with connector.post(f"{url}/connector/v1/ingest", json=batch) as r:
+        assert r.status == 200
+    admin = service.session(token=token)
+    async with admin.post(f"{service.api_url}/api/v1/hierarchies/H-PS1/detach") as r:
+        assert r.status == 200, await r.text()
+        detached = await r.json()
+    assert detached["detachedAt"] is not None
+    async with connector.post(f"{url}/connector/v1/heartbeat", json={}) as r:
+        assert (await r.json())["error"]["code"] == "certificate_revoked"
+
+    async def device_count() -> int:
+        async with admin.get(f"{service.api_url}/api/v1/devices", params={"$count": "true"}) as r:
+            return (await r.json())["@odata.count"]
+
+    async with service.state.engine.begin() as conn:
+        assert await purge_detached(conn, service.clock()) == 0
+    assert await device_count() == 1, "devices stay during the retention period"
+    later = service.clock() + timedelta(days=service.state.settings.detach_retention_days, hours=1)
+    async with service.state.engine.begin() as conn:
+        assert await purge_detached(conn, later) == 1
+    assert await device_count() == 0

@@ -44,7 +44,7 @@ class DeviceOut(CamelModel):
     site_code: str | None
     smsid: str | None
     resource_id: int | None
-    azure_ad_device_id: str | None
+    azure_ad_device_id: str | None = Field(alias="azureADDeviceId")
     serial_number: str | None
     manufacturer: str | None
     model: str | None
@@ -102,7 +102,7 @@ class DeviceQuery(CamelModel):
     select: list[str] | None = Field(default=None, alias="$select")
     orderby: str = Field(default="deviceName", alias="$orderby", max_length=64)
     top: int = Field(default=100, ge=1, le=1000, alias="$top")
-    skiptoken: str | None = Field(default=None, alias="$skiptoken", max_length=512)
+    skiptoken: str | None = Field(default=None, alias="$skiptoken", max_length=2048)
     count: bool = Field(default=False, alias="$count")
 
 

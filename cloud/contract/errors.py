@@ -14,6 +14,7 @@ ERROR_CODES: dict[str, int] = {
     "unsupported_key": 400,
     "bad_signature": 400,
     "ca_requested": 400,
+    "weak_signature": 400,
     "unauthenticated": 401,
     "invalid_token": 401,
     "token_expired": 401,

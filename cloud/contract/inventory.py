@@ -8,7 +8,7 @@ concurrently, so an older batch arriving late never overwrites newer data.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -20,6 +20,8 @@ MAX_BATCH_ITEMS = 5000
 SMSID = r"^GUID:[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
 GUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
+COLLECTION_ID = r"^[A-Za-z0-9]{3}[0-9A-Fa-f]{5}$"
+CollectionId = Annotated[str, Field(pattern=COLLECTION_ID)]
 Text = Field(default=None, max_length=4000)
 Name = Field(default=None, max_length=255)
 
@@ -40,7 +42,7 @@ class DeviceRecord(CamelModel):
     """One device as the site knows it: what the anchor product uploads, and more."""
 
     smsid: str = Field(pattern=SMSID)
-    resource_id: int = Field(ge=0)
+    resource_id: int = Field(ge=0, le=2**31 - 1)  # an int in the site database
     name: str = Field(min_length=1, max_length=255)
     netbios_name: str | None = Name
     domain: str | None = Name
@@ -68,7 +70,7 @@ class DeviceRecord(CamelModel):
     created_at: datetime | None = None
     health_evaluation: Literal["pass", "fail", "unknown"] | None = None
     comanagement: CoManagementInfo | None = None
-    collections: list[str] = Field(default_factory=list, max_length=2000)
+    collections: list[CollectionId] = Field(default_factory=list, max_length=2000)
     content_hash: str = Field(min_length=8, max_length=128)
 
 
@@ -82,7 +84,7 @@ class Tombstone(CamelModel):
 class CollectionRecord(CamelModel):
     """A collection of the site (v_Collection)."""
 
-    collection_id: str = Field(pattern=r"^[A-Za-z0-9]{3}[0-9A-Fa-f]{5}$")
+    collection_id: str = Field(pattern=COLLECTION_ID)
     name: str = Field(min_length=1, max_length=256)
     collection_type: int = Field(ge=0, le=10)
     limit_to: str | None = Field(default=None, max_length=8)

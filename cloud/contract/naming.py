@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -12,6 +14,16 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Any:
+        # No store can keep NUL in text (PostgreSQL refuses it): refuse it here,
+        # for every field of every wire model, so no backend ever sees one.
+        for name, value in self.__dict__.items():
+            values = value if isinstance(value, list) else (value,)
+            if any(isinstance(v, str) and "\x00" in v for v in values):
+                raise ValueError(f"{name} contains a NUL character")
+        return self
 
     def wire(self) -> dict[str, object]:
         """The JSON-ready dict with wire names."""

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_json
 
 from cloud.contract.admin import Role
 from cloud.pki import ConnectorIdentity
@@ -54,8 +56,11 @@ class Call:
         raise ApiError("unauthenticated", "this call has no tenant")
 
     def param(self, name: str) -> str:
-        """A path parameter."""
-        return self.request.match_info[name]
+        """A path parameter (one with a NUL can name nothing that exists)."""
+        value = self.request.match_info[name]
+        if "\x00" in value:
+            raise ApiError("not_found", f"no object with that {name}")
+        return value
 
 
 Handler = Callable[[Call], Awaitable[Any]]
@@ -110,6 +115,13 @@ async def _parse_body(request: web.Request, endpoint: Endpoint) -> tuple[Any, by
     if request.content_type != "application/json":
         raise ApiError("unsupported_media_type", "send the body as application/json (gzip allowed)")
     raw = await request.read()
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding == "gzip":
+        raw = gunzip(raw, limit=request.app[STATE_KEY].settings.max_body_mb * 1024 * 1024)
+    elif encoding not in ("identity", ""):
+        raise ApiError(
+            "unsupported_media_type", f"Content-Encoding {encoding!r} is not supported; use gzip"
+        )
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -120,6 +132,30 @@ async def _parse_body(request: web.Request, endpoint: Endpoint) -> tuple[Any, by
         raise ApiError(
             "invalid_body", "the body does not match the schema", details=_issues(exc)
         ) from None
+
+
+def gunzip(body: bytes, *, limit: int) -> bytes:
+    """Decompress a gzip body completely and exactly, or refuse it.
+
+    The stream must end with its trailer (CRC-32 and length checked), hold one
+    member with nothing after it, and inflate to at most `limit` bytes.
+    """
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise ApiError("invalid_body", f"the gzip body is corrupt: {exc}") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise ApiError(
+            "payload_too_large", f"the body inflates to more than {limit // (1024 * 1024)} MiB"
+        )
+    if not inflater.eof:
+        raise ApiError(
+            "invalid_body", "the gzip body is truncated (its stream or trailer is missing)"
+        )
+    if inflater.unused_data:
+        raise ApiError("invalid_body", "the gzip body has data after its end")
+    return data
 
 
 def _parse_query(request: web.Request, endpoint: Endpoint) -> Any:
@@ -150,14 +186,17 @@ def _render(endpoint: Endpoint, result: Any) -> web.StreamResponse:
     if isinstance(result, web.StreamResponse):
         return result
     if result is None:
-        return web.Response(status=204 if endpoint.status == 200 else endpoint.status)
+        return web.Response(status=204)
     if isinstance(result, BaseModel):
         payload: Any = result.model_dump(mode="json", by_alias=True)
     elif isinstance(result, list):
         payload = {"value": [r.model_dump(mode="json", by_alias=True) for r in result]}
     else:
         payload = result
-    return web.json_response(payload, status=endpoint.status)
+    # pydantic-core's encoder: several times faster than json.dumps for pages.
+    return web.Response(
+        body=to_json(payload), status=endpoint.status, content_type="application/json"
+    )
 
 
 def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 
 from cloud import tls
@@ -72,7 +73,16 @@ async def _errors(
             405: f"{request.method} is not allowed here",
             413: f"the body is larger than the limit of {state.settings.max_body_mb} MiB",
         }.get(exc.status, exc.reason)
-        return error_response(ApiError(code, message))
+        kept = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
+        return error_response(ApiError(code, message, headers=kept))
+    except (
+        aiohttp.http_exceptions.HttpProcessingError,
+        aiohttp.client_exceptions.ClientPayloadError,
+    ) as exc:
+        status = 400
+        return error_response(
+            ApiError("invalid_body", f"the request body could not be read: {exc}")
+        )
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
         return error_response(
@@ -132,8 +142,9 @@ async def running(  # type: ignore[no-untyped-def]
     admin_tls = tls.server_context(server_pem, key_pem, client_ca_pem=None)
     connector_tls = tls.server_context(server_pem, key_pem, client_ca_pem=state.root.cert_pem)
     runners = [
-        web.AppRunner(admin_app, access_log=None),
-        web.AppRunner(connector_app, access_log=None),
+        # Bodies are decompressed by the API layer, which verifies gzip trailers.
+        web.AppRunner(app, access_log=None, auto_decompress=False)
+        for app in (admin_app, connector_app)
     ]
     ports = []
     purge = asyncio.create_task(_purge_loop(state, purge_every))

@@ -75,13 +75,9 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
         ok["content"] = {"application/json": {"schema": body}}
     elif endpoint.produces != "application/json":
         ok["content"] = {endpoint.produces: {"schema": {"type": "string"}}}
-    status = (
-        "204"
-        if endpoint.response is None
-        and endpoint.produces == "application/json"
-        and endpoint.status == 200
-        else str(endpoint.status)
-    )
+    elif endpoint.status != 204:
+        ok["content"] = {"application/json": {"schema": {"type": "object"}}}
+    status = str(endpoint.status)
     operation["responses"][status] = ok
     error = {"content": {"application/json": {"schema": _schema(ErrorBody, components)}}}
     operation["responses"]["default"] = {

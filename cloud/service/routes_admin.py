@@ -164,7 +164,10 @@ async def list_tokens(call: Call) -> list[TokenOut]:
     **ADMIN,
 )
 async def create_token(call: Call) -> TokenCreated:
-    """Create an API token for yourself, or (admins) for another principal of the tenant."""
+    """Create an API token for yourself, or (admins) for another principal of the tenant.
+
+    Viewers change nothing, their own tokens included: an admin issues theirs.
+    """
     body: TokenCreate = call.body
     caller = call.principal
     assert caller is not None
@@ -201,7 +204,9 @@ async def create_token(call: Call) -> TokenCreated:
     )
 
 
-@api.route("DELETE", "/api/v1/tokens/{tokenId}", role=Role.VIEWER, tags=("tenant",), **ADMIN)
+@api.route(
+    "DELETE", "/api/v1/tokens/{tokenId}", role=Role.OPERATOR, status=204, tags=("tenant",), **ADMIN
+)
 async def revoke_token(call: Call) -> None:
     """Revoke an API token (your own, or any of the tenant's for admins)."""
     caller = call.principal
@@ -374,7 +379,12 @@ async def list_connectors(call: Call) -> list[ConnectorOut]:
 
 
 @api.route(
-    "POST", "/api/v1/connectors/{connectorId}/revoke", role=Role.ADMIN, tags=("attach",), **ADMIN
+    "POST",
+    "/api/v1/connectors/{connectorId}/revoke",
+    role=Role.ADMIN,
+    status=204,
+    tags=("attach",),
+    **ADMIN,
 )
 async def revoke_connector(call: Call) -> None:
     """Revoke a connector and all its certificates, effective on its next call."""

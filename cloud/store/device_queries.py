@@ -28,9 +28,9 @@ from cloud.store.device_view import (
     wire_item,
 )
 from cloud.store.keyset import (
+    SORT_COLUMNS,
     Collate,
     Position,
-    SORT_COLUMNS,
     SortKey,
     code_point_collation,
     decode_token,
@@ -56,6 +56,7 @@ __all__ = [
 CSV_PAGE_SIZE = 1000
 MAX_HISTORY = 1000
 _LIKE_ESCAPE = "\\"
+_MAX_OS_BUILD = 2**31 - 1  # devices.os_build is a 32-bit integer
 _SORT_COLUMN_NAMES = frozenset(column.name for column in SORT_COLUMNS.values())
 
 
@@ -131,6 +132,8 @@ async def device_detail(
     """The device with its collections and newest `history` events; None if not the tenant's."""
     if not 0 <= history <= MAX_HISTORY:
         raise QueryError("history", f"must be between 0 and {MAX_HISTORY}, not {history}")
+    if "\x00" in device_id:
+        return None  # no stored id holds one, and PostgreSQL refuses to compare it
     stmt = sa.select(*VIEW_COLUMNS).where(
         devices.c.tenant_id == tenant_id,
         devices.c.device_id == device_id,
@@ -205,6 +208,7 @@ async def _page(
 
 def _plan(tenant_id: str, query: DeviceQuery, dialect_name: str) -> _Plan:
     """The conditions and sort of `query`, validated."""
+    _check_values(query)
     key = parse_orderby(query.orderby)
     collate = code_point_collation(dialect_name)
     where: list[sa.ColumnElement[bool]] = [
@@ -261,6 +265,21 @@ def _plan(tenant_id: str, query: DeviceQuery, dialect_name: str) -> _Plan:
             column = devices.c.last_active_at
             where.append(column < bound if name == "lastActiveBefore" else column >= bound)
     return _Plan(where, key, query_scope(tenant_id, filters, key), collate)
+
+
+def _check_values(query: DeviceQuery) -> None:
+    """Refuse what the contract lets through but a store cannot compare."""
+    texts = {
+        "nameStartsWith": query.name_starts_with,
+        "nameContains": query.name_contains,
+        "operatingSystem": query.operating_system,
+        "hierarchyId": query.hierarchy_id,
+    }
+    for parameter, text in texts.items():
+        if text is not None and "\x00" in text:
+            raise QueryError(parameter, "contains a NUL character")
+    if query.os_build is not None and query.os_build > _MAX_OS_BUILD:
+        raise QueryError("osBuild", f"must be at most {_MAX_OS_BUILD}")
 
 
 def _stored_time(parameter: str, moment: datetime) -> datetime:

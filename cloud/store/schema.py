@@ -11,6 +11,17 @@ cloud_metadata = sa.MetaData()
 
 TENANT = sa.String(36)
 ID = sa.String(36)
+
+
+def sort_key(length: int) -> sa.types.TypeEngine:
+    """A text column that lists sort and page by: byte order on every backend.
+
+    SQLite compares bytes; PostgreSQL gets the "C" collation on the column, so
+    its indexes serve the same order the queries ask for.
+    """
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 HIERARCHY = sa.String(64)
 SMSID = sa.String(41)
 
@@ -133,18 +144,18 @@ devices = sa.Table(
     "devices",
     cloud_metadata,
     _tenant(),
-    sa.Column("device_id", ID, nullable=False),
+    sa.Column("device_id", sort_key(36), nullable=False),
     # Attached devices: (hierarchy_id, smsid); MDM-only devices: both NULL.
     sa.Column("hierarchy_id", HIERARCHY),
     sa.Column("smsid", SMSID),
-    sa.Column("site_code", sa.String(3)),
+    sa.Column("site_code", sort_key(3)),
     sa.Column("resource_id", sa.BigInteger),
     sa.Column("name", sa.String(255), nullable=False),
-    sa.Column("name_key", sa.String(255), nullable=False),
+    sa.Column("name_key", sort_key(255), nullable=False),
     sa.Column("netbios_name", sa.String(255)),
     sa.Column("domain", sa.String(255)),
     sa.Column("fqdn", sa.String(255)),
-    sa.Column("os_family", sa.String(64)),
+    sa.Column("os_family", sort_key(64)),
     sa.Column("os_name", sa.Text),
     sa.Column("os_caption", sa.Text),
     sa.Column("os_version", sa.String(64)),
@@ -161,7 +172,7 @@ devices = sa.Table(
     sa.Column("client", sa.Boolean, nullable=False, default=False),
     sa.Column("client_version", sa.String(64)),
     sa.Column("client_active", sa.Boolean),
-    sa.Column("health_evaluation", sa.String(8)),
+    sa.Column("health_evaluation", sort_key(8)),
     sa.Column("last_active_at", sa.DateTime),
     sa.Column("last_policy_request_at", sa.DateTime),
     sa.Column("last_hw_at", sa.DateTime),
@@ -171,7 +182,7 @@ devices = sa.Table(
     sa.Column("mdm_enrolled_at", sa.DateTime),
     sa.Column("comanagement_flags", sa.Integer),
     sa.Column("comanagement", sa.JSON),
-    sa.Column("managed_by", sa.String(16), nullable=False),
+    sa.Column("managed_by", sort_key(16), nullable=False),
     sa.Column("collections", sa.JSON),
     sa.Column("content_hash", sa.String(128)),
     sa.Column("sequence", sa.BigInteger),
@@ -181,8 +192,17 @@ devices = sa.Table(
     sa.Column("deleted_at", sa.DateTime),
     sa.PrimaryKeyConstraint("tenant_id", "device_id"),
     sa.UniqueConstraint("tenant_id", "hierarchy_id", "smsid", name="uq_devices_site_key"),
+    # One index per sortable field, ending in device_id, so every page of every
+    # sort is an index range scan (keyset paging, DESIGN.md section 14, B3).
     sa.Index("ix_devices_name", "tenant_id", "name_key", "device_id"),
     sa.Index("ix_devices_last_active", "tenant_id", "last_active_at", "device_id"),
+    sa.Index("ix_devices_os_build", "tenant_id", "os_build", "device_id"),
+    sa.Index("ix_devices_os_family", "tenant_id", "os_family", "device_id"),
+    sa.Index("ix_devices_managed_by", "tenant_id", "managed_by", "device_id"),
+    sa.Index("ix_devices_site_code", "tenant_id", "site_code", "device_id"),
+    sa.Index("ix_devices_health", "tenant_id", "health_evaluation", "device_id"),
+    sa.Index("ix_devices_flags", "tenant_id", "comanagement_flags", "device_id"),
+    sa.Index("ix_devices_updated", "tenant_id", "updated_at", "device_id"),
     sa.Index("ix_devices_aad", "tenant_id", "aad_device_id"),
     sa.Index("ix_devices_hierarchy", "tenant_id", "hierarchy_id", "deleted_at"),
 )

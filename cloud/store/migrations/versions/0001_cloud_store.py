@@ -118,17 +118,33 @@ def upgrade() -> None:
     op.create_table(
         "devices",
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
-        sa.Column("device_id", sa.String(length=36), nullable=False),
+        sa.Column(
+            "device_id",
+            sa.String(length=36).with_variant(sa.String(length=36, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("hierarchy_id", sa.String(length=64), nullable=True),
         sa.Column("smsid", sa.String(length=41), nullable=True),
-        sa.Column("site_code", sa.String(length=3), nullable=True),
+        sa.Column(
+            "site_code",
+            sa.String(length=3).with_variant(sa.String(length=3, collation="C"), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("resource_id", sa.BigInteger(), nullable=True),
         sa.Column("name", sa.String(length=255), nullable=False),
-        sa.Column("name_key", sa.String(length=255), nullable=False),
+        sa.Column(
+            "name_key",
+            sa.String(length=255).with_variant(sa.String(length=255, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("netbios_name", sa.String(length=255), nullable=True),
         sa.Column("domain", sa.String(length=255), nullable=True),
         sa.Column("fqdn", sa.String(length=255), nullable=True),
-        sa.Column("os_family", sa.String(length=64), nullable=True),
+        sa.Column(
+            "os_family",
+            sa.String(length=64).with_variant(sa.String(length=64, collation="C"), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("os_name", sa.Text(), nullable=True),
         sa.Column("os_caption", sa.Text(), nullable=True),
         sa.Column("os_version", sa.String(length=64), nullable=True),
@@ -145,7 +161,11 @@ def upgrade() -> None:
         sa.Column("client", sa.Boolean(), nullable=False),
         sa.Column("client_version", sa.String(length=64), nullable=True),
         sa.Column("client_active", sa.Boolean(), nullable=True),
-        sa.Column("health_evaluation", sa.String(length=8), nullable=True),
+        sa.Column(
+            "health_evaluation",
+            sa.String(length=8).with_variant(sa.String(length=8, collation="C"), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("last_active_at", sa.DateTime(), nullable=True),
         sa.Column("last_policy_request_at", sa.DateTime(), nullable=True),
         sa.Column("last_hw_at", sa.DateTime(), nullable=True),
@@ -155,7 +175,11 @@ def upgrade() -> None:
         sa.Column("mdm_enrolled_at", sa.DateTime(), nullable=True),
         sa.Column("comanagement_flags", sa.Integer(), nullable=True),
         sa.Column("comanagement", sa.JSON(), nullable=True),
-        sa.Column("managed_by", sa.String(length=16), nullable=False),
+        sa.Column(
+            "managed_by",
+            sa.String(length=16).with_variant(sa.String(length=16, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("collections", sa.JSON(), nullable=True),
         sa.Column("content_hash", sa.String(length=128), nullable=True),
         sa.Column("sequence", sa.BigInteger(), nullable=True),
@@ -169,13 +193,34 @@ def upgrade() -> None:
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.create_index("ix_devices_aad", ["tenant_id", "aad_device_id"], unique=False)
         batch_op.create_index(
+            "ix_devices_flags", ["tenant_id", "comanagement_flags", "device_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_devices_health", ["tenant_id", "health_evaluation", "device_id"], unique=False
+        )
+        batch_op.create_index(
             "ix_devices_hierarchy", ["tenant_id", "hierarchy_id", "deleted_at"], unique=False
         )
         batch_op.create_index(
             "ix_devices_last_active", ["tenant_id", "last_active_at", "device_id"], unique=False
         )
         batch_op.create_index(
+            "ix_devices_managed_by", ["tenant_id", "managed_by", "device_id"], unique=False
+        )
+        batch_op.create_index(
             "ix_devices_name", ["tenant_id", "name_key", "device_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_devices_os_build", ["tenant_id", "os_build", "device_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_devices_os_family", ["tenant_id", "os_family", "device_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_devices_site_code", ["tenant_id", "site_code", "device_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_devices_updated", ["tenant_id", "updated_at", "device_id"], unique=False
         )
 
     op.create_table(
@@ -257,9 +302,16 @@ def downgrade() -> None:
     op.drop_table("identity_disputes")
     op.drop_table("hierarchies")
     with op.batch_alter_table("devices", schema=None) as batch_op:
+        batch_op.drop_index("ix_devices_updated")
+        batch_op.drop_index("ix_devices_site_code")
+        batch_op.drop_index("ix_devices_os_family")
+        batch_op.drop_index("ix_devices_os_build")
         batch_op.drop_index("ix_devices_name")
+        batch_op.drop_index("ix_devices_managed_by")
         batch_op.drop_index("ix_devices_last_active")
         batch_op.drop_index("ix_devices_hierarchy")
+        batch_op.drop_index("ix_devices_health")
+        batch_op.drop_index("ix_devices_flags")
         batch_op.drop_index("ix_devices_aad")
 
     op.drop_table("devices")
