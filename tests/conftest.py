@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -15,9 +16,11 @@ from onprem.site_store import migrate_site
 from tests.pg import throwaway_pg_database
 
 AS_OF = datetime(2026, 11, 1, 8, 0, 0)
+# Every store test runs on SQLite and, where a server is configured (always in CI), PostgreSQL.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def site_backend(request: pytest.FixtureRequest) -> str:
     """The name of the backend a contract test runs against."""
     return request.param
@@ -44,20 +47,35 @@ def site_engine(site_url: sa.URL) -> Iterator[sa.Engine]:
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[sa.URL, sa.URL]]:
-    """(sync, async) URLs of an empty, migrated cloud store on each backend."""
+@contextlib.contextmanager
+def _migrated_cloud_store(backend: str, directory: Path) -> Iterator[tuple[sa.URL, sa.URL]]:
     from cloud.store.engine import migrate_store, store_urls
 
-    if request.param == "sqlite":
-        urls = store_urls(None, tmp_path)
+    if backend == "sqlite":
+        urls = store_urls(None, directory)
         migrate_store(urls[0])
         yield urls
-    else:
-        with throwaway_pg_database("cobridge_cloud") as url:
-            urls = store_urls(url.render_as_string(hide_password=False), tmp_path)
-            migrate_store(urls[0])
-            yield urls
+        return
+    with throwaway_pg_database("cobridge_cloud") as url:
+        urls = store_urls(url.render_as_string(hide_password=False), directory)
+        migrate_store(urls[0])
+        yield urls
+
+
+@pytest.fixture(params=BACKENDS)
+def store_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[sa.URL, sa.URL]]:
+    """(sync, async) URLs of an empty, migrated cloud store on each backend."""
+    with _migrated_cloud_store(request.param, tmp_path) as urls:
+        yield urls
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[sa.URL, sa.URL]]:
+    """The same, one per backend for a whole test module (starting a service costs seconds)."""
+    with _migrated_cloud_store(request.param, tmp_path_factory.mktemp("store")) as urls:
+        yield urls
 
 
 @pytest_asyncio.fixture

@@ -16,7 +16,7 @@ import gzip
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -37,7 +37,6 @@ from cloud.contract.errors import ERROR_CODES
 from cloud.store.schema import cloud_metadata, connectors
 from tests.cloud_fixtures import record
 from tests.cloud_service import RunningService, new_key_and_csr, start_service
-from tests.pg import throwaway_pg_database
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 TENANT_TABLES = [t for t in cloud_metadata.sorted_tables if "tenant_id" in t.c]
@@ -46,28 +45,6 @@ _counter = itertools.count(1)
 
 # ---------------------------------------------------------------------------
 # Fixtures: one store per backend, a default service and a tight one over it
-
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
-def module_store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[sa.URL, sa.URL]]:
-    """(sync, async) URLs of an empty, migrated cloud store, one per backend for the module."""
-    from cloud.store.engine import migrate_store, store_urls
-
-    if request.param == "sqlite":
-        urls = store_urls(None, tmp_path_factory.mktemp("bad-input-store"))
-        migrate_store(urls[0])
-        yield urls
-    else:
-        with throwaway_pg_database("cobridge_bad") as url:
-            urls = store_urls(
-                url.render_as_string(hide_password=False), tmp_path_factory.mktemp("x")
-            )
-            migrate_store(urls[0])
-            yield urls
 
 
 @pytest.fixture(scope="module")

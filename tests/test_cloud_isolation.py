@@ -17,7 +17,7 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,7 +41,6 @@ from cloud.service.routes_admin import MdmEnrollment
 from cloud.store.schema import cloud_metadata
 from tests.cloud_fixtures import make_hierarchy, record, smsid
 from tests.cloud_service import RunningService, new_key_and_csr, start_service
-from tests.pg import throwaway_pg_database
 
 ROLES = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
 PARAM = re.compile(r"\{(\w+)\}")
@@ -63,28 +62,6 @@ _counter = itertools.count(1)
 # One service per backend for the whole module (each test makes its own tenants):
 # starting a service on a fresh PostgreSQL database costs seconds.
 MODULE = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
-def module_store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[sa.URL, sa.URL]]:
-    """(sync, async) URLs of an empty, migrated cloud store, one per backend for the module."""
-    from cloud.store.engine import migrate_store, store_urls
-
-    if request.param == "sqlite":
-        urls = store_urls(None, tmp_path_factory.mktemp("isolation-store"))
-        migrate_store(urls[0])
-        yield urls
-    else:
-        with throwaway_pg_database("cobridge_iso") as url:
-            urls = store_urls(
-                url.render_as_string(hide_password=False), tmp_path_factory.mktemp("x")
-            )
-            migrate_store(urls[0])
-            yield urls
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -45,33 +45,10 @@ from cloud.service.routes_admin import MdmEnrollment
 from cloud.service.routes_system import service_version
 from tests.cloud_fixtures import batch, comanaged, record
 from tests.cloud_service import RunningService, new_key_and_csr, start_service
-from tests.pg import throwaway_pg_database
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 PARAM = re.compile(r"\{(\w+)\}")
 REF = "#/components/schemas/"
-
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
-def module_store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[sa.URL, sa.URL]]:
-    """(sync, async) URLs of an empty, migrated cloud store, one per backend for the module."""
-    from cloud.store.engine import migrate_store, store_urls
-
-    if request.param == "sqlite":
-        urls = store_urls(None, tmp_path_factory.mktemp("openapi-store"))
-        migrate_store(urls[0])
-        yield urls
-    else:
-        with throwaway_pg_database("cobridge_oas") as url:
-            urls = store_urls(
-                url.render_as_string(hide_password=False), tmp_path_factory.mktemp("x")
-            )
-            migrate_store(urls[0])
-            yield urls
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
