@@ -37,7 +37,7 @@ from cloud.service import bootstrap
 from cloud.service.api import Endpoint
 from cloud.service.app import all_endpoints
 from cloud.service.openapi import openapi_document
-from cloud.service.routes_admin import MdmEnrollment
+from cloud.service.routes_devices import MdmEnrollment
 from cloud.store.schema import cloud_metadata
 from tests.cloud_fixtures import make_hierarchy, record, smsid
 from tests.cloud_service import RunningService, new_key_and_csr, start_service

@@ -41,7 +41,7 @@ from cloud.contract.inventory import CollectionRecord, IngestBatch
 from cloud.service.api import Endpoint
 from cloud.service.app import all_endpoints, build_apps
 from cloud.service.openapi import openapi_document
-from cloud.service.routes_admin import MdmEnrollment
+from cloud.service.routes_devices import MdmEnrollment
 from cloud.service.routes_system import service_version
 from tests.cloud_fixtures import batch, comanaged, record
 from tests.cloud_service import RunningService, new_key_and_csr, start_service

@@ -16,7 +16,13 @@ import aiohttp
 from aiohttp import web
 
 from cloud import tls
-from cloud.service import routes_admin, routes_connector, routes_devices, routes_system
+from cloud.service import (
+    routes_attach,
+    routes_connector,
+    routes_devices,
+    routes_system,
+    routes_tenancy,
+)
 from cloud.service.api import OPENAPI_KEY, ROUTE_KEY, STATE_KEY, Api, Endpoint
 from cloud.service.errors import ApiError, error_response
 from cloud.service.openapi import openapi_document
@@ -39,15 +45,19 @@ _HTTP_CODES = {
 }
 
 
+# Every route module of the service, in registration order.
+APIS: tuple[Api, ...] = (
+    routes_system.api,
+    routes_tenancy.api,
+    routes_attach.api,
+    routes_connector.api,
+    routes_devices.api,
+)
+
+
 def all_endpoints() -> list[Endpoint]:
     """Every endpoint of the service, from every route module."""
-    apis: list[Api] = [
-        routes_system.api,
-        routes_admin.api,
-        routes_connector.api,
-        routes_devices.api,
-    ]
-    return [e for api in apis for e in api.endpoints]
+    return [e for api in APIS for e in api.endpoints]
 
 
 @web.middleware
@@ -99,7 +109,7 @@ def _app(state: ServiceState, listener: str, endpoints: list[Endpoint]) -> web.A
     )
     app[STATE_KEY] = state
     app[OPENAPI_KEY] = openapi_document(endpoints, service_version())
-    for api in (routes_system.api, routes_admin.api, routes_connector.api, routes_devices.api):
+    for api in APIS:
         api.install(app, listener)  # type: ignore[arg-type]
     return app
 

@@ -25,7 +25,7 @@ from cloud.contract.attach import (
 from cloud.contract.inventory import IngestAck, IngestBatch
 from cloud.service.api import Api, Call
 from cloud.service.errors import ApiError
-from cloud.service.routes_admin import hierarchy_out
+from cloud.service.routes_attach import hierarchy_out
 from cloud.store import attach as attach_store
 from cloud.store import tenancy
 from cloud.store.attach import IssuedCertificate

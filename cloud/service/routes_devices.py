@@ -5,12 +5,16 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from aiohttp import web
+from pydantic import Field
 
 from cloud.contract.admin import Role
 from cloud.contract.devices import DeviceDetail, DevicePage, DeviceQuery
+from cloud.contract.naming import CamelModel
 from cloud.service.api import Api, Call
 from cloud.service.errors import ApiError
+from cloud.service.routes_common import audit
 from cloud.store.device_queries import QueryError, device_detail, list_devices, stream_devices_csv
+from cloud.store.linking import enroll_mdm_device
 
 api = Api()
 VIEW = {"auth": "admin", "listener": "admin", "role": Role.VIEWER, "tags": ("devices",)}
@@ -69,3 +73,47 @@ async def device(call: Call) -> DeviceDetail:
     if detail is None:
         raise ApiError("not_found", "no such device in this tenant")
     return detail
+
+
+class MdmEnrollment(CamelModel):
+    """A device enrolled in the tenant over MDM (as the MDM service records it)."""
+
+    azure_ad_device_id: str = Field(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )
+    device_name: str = Field(min_length=1, max_length=255)
+    os_version: str | None = Field(default=None, max_length=64)
+
+
+class MdmEnrollmentResult(CamelModel):
+    """Where the enrollment landed: linked to an attached device, a new device, or disputed."""
+
+    id: str
+    outcome: str
+
+
+@api.route(
+    "POST",
+    "/api/v1/managedDevices",
+    role=Role.OPERATOR,
+    body=MdmEnrollment,
+    response=MdmEnrollmentResult,
+    status=201,
+    tags=("devices",),
+    auth="admin",
+    listener="admin",
+)
+async def record_mdm_enrollment(call: Call) -> MdmEnrollmentResult:
+    """Record an MDM enrollment; it links to the attached device with the same AADDeviceID."""
+    body: MdmEnrollment = call.body
+    async with call.state.engine.begin() as conn:
+        device_id, outcome = await enroll_mdm_device(
+            conn,
+            call.tenant_id,
+            aad_device_id=body.azure_ad_device_id,
+            device_name=body.device_name,
+            os_version=body.os_version,
+            now=call.state.clock(),
+        )
+        await audit(conn, call, "device.mdm_enroll", device_id, {"outcome": outcome})
+    return MdmEnrollmentResult(id=device_id, outcome=outcome)
