@@ -38,7 +38,8 @@ def parse_site_url(text: str) -> sa.URL:
         return sa.make_url(f"sqlite:///{Path(text).expanduser()}")
     try:
         url = sa.make_url(text)
-    except sa_exc.ArgumentError as exc:
+        url.port  # noqa: B018 - a non-numeric port fails here, not at connect time
+    except (sa_exc.ArgumentError, ValueError) as exc:
         raise InvalidSiteUrl(
             f"cannot parse the site database URL {text!r}",
             hint="use e.g. sqlite:///site.db, postgresql://host/db or mssql://host/CM_PS1",

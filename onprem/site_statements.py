@@ -78,8 +78,9 @@ class ReadScope(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    # CollectionIDs are a site code and five hex digits (PS100014, SMS00001).
-    collection_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{3}[0-9A-Fa-f]{5}$")
+    # CollectionIDs are eight letters or digits: a site code and a number
+    # (PS100014), or a built-in id (SMS00001, SMSDM003, SMS000US).
+    collection_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{8}$")
     include_obsolete: bool = True
     agent_only: bool = False
 

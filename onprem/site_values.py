@@ -254,7 +254,7 @@ _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 
 def fqdn_from(host: str | None, distinguished_name: str | None) -> str | None:
     """The FQDN of a domain computer: its host name under the DNS form of its DN's domain."""
-    if not host or not distinguished_name:
+    if not host or not host.strip() or not distinguished_name:
         return None
     labels = []
     for part in _UNESCAPED_COMMA.split(distinguished_name):

@@ -94,7 +94,7 @@ class DeviceQuery(CamelModel):
     managed_by: ManagedBy | None = None
     hierarchy_id: str | None = Field(default=None, max_length=64)
     site_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{3}$")
-    collection_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{3}[0-9A-Fa-f]{5}$")
+    collection_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{8}$")
     last_active_before: datetime | None = None
     last_active_after: datetime | None = None
     client_health: Literal["pass", "fail", "unknown"] | None = None

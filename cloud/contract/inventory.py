@@ -20,7 +20,7 @@ MAX_BATCH_ITEMS = 5000
 SMSID = r"^GUID:[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
 GUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
-COLLECTION_ID = r"^[A-Za-z0-9]{3}[0-9A-Fa-f]{5}$"
+COLLECTION_ID = r"^[A-Za-z0-9]{8}$"
 CollectionId = Annotated[str, Field(pattern=COLLECTION_ID)]
 Text = Field(default=None, max_length=4000)
 Name = Field(default=None, max_length=255)

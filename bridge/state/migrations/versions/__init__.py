@@ -1,0 +1,1 @@
+"""Migration scripts of the connector's state store."""

@@ -1,0 +1,133 @@
+"""Tables of the connector's state store (SQLite embedded, PostgreSQL optional).
+
+Times are stored as naive UTC. Every table name starts with `connector_`, so
+the store can share a PostgreSQL database with other schemas. No secrets are
+kept here: credentials live in the encrypted configuration.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+state_metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+SOURCE = sa.String(32)
+SMSID = sa.String(64)
+
+sources = sa.Table(
+    "connector_sources",
+    state_metadata,
+    sa.Column("source", SOURCE, primary_key=True),
+    # A site's instance id joins server, database and recovery-fork GUIDs.
+    sa.Column("instance_id", sa.String(512), nullable=False),
+    sa.Column("cursor", sa.Text),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+devices = sa.Table(
+    "connector_devices",
+    state_metadata,
+    sa.Column("smsid", SMSID, primary_key=True),
+    sa.Column("resource_id", sa.Integer, nullable=False),
+    sa.Column("content_hash", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("aad_device_id", sa.String(36)),
+    sa.Column("serial", sa.String(255)),
+    sa.Column("acked_sequence", sa.BigInteger, nullable=False),
+    sa.Column("tombstoned", sa.Boolean, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+counters = sa.Table(
+    "connector_counters",
+    state_metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+outbox = sa.Table(
+    "connector_outbox",
+    state_metadata,
+    sa.Column("batch_id", sa.String(36), primary_key=True),
+    sa.Column("sequence", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    # The gzip of the batch's wire JSON; dropped once the batch is finished.
+    sa.Column("payload", sa.LargeBinary),
+    sa.Column("upserts", sa.Integer, nullable=False),
+    sa.Column("tombstones", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("ack", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.CheckConstraint("status IN ('pending', 'acked', 'abandoned')", name="status"),
+    sa.Index(None, "status", "sequence"),
+)
+
+quarantine = sa.Table(
+    "connector_quarantine",
+    state_metadata,
+    sa.Column("source", SOURCE, primary_key=True),
+    sa.Column("record_key", sa.String(160), primary_key=True),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("column", sa.String(128), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("resource_id", sa.Integer),
+    sa.Column("smsid", sa.String(255)),
+    sa.Column("name", sa.String(255)),
+    sa.Column("first_seen", sa.DateTime, nullable=False),
+    sa.Column("last_seen", sa.DateTime, nullable=False),
+)
+
+held_deletes = sa.Table(
+    "connector_held_deletes",
+    state_metadata,
+    sa.Column("cycle_id", sa.String(64), primary_key=True),
+    sa.Column("smsid", SMSID, primary_key=True),
+    sa.Column("name", sa.String(255)),
+    sa.Column("held_at", sa.DateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("resolved_at", sa.DateTime),
+    sa.Column("resolved_by", sa.String(255)),
+    sa.CheckConstraint("status IN ('held', 'released', 'discarded')", name="status"),
+    # A device is held by at most one cycle at a time.
+    sa.Index(
+        "uq_connector_held_deletes_active",
+        "smsid",
+        unique=True,
+        sqlite_where=sa.text("status = 'held'"),
+        postgresql_where=sa.text("status = 'held'"),
+    ),
+)
+
+sync_runs = sa.Table(
+    "connector_sync_runs",
+    state_metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("outcome", sa.String(16)),
+    sa.Column("counts", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.CheckConstraint("kind IN ('full', 'delta')", name="kind"),
+    sa.CheckConstraint("outcome IN ('ok', 'failed', 'partial')", name="outcome"),
+    sa.Index(None, "started_at"),
+)
+
+leases = sa.Table(
+    "connector_leases",
+    state_metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("holder", sa.String(255)),
+    # Grows with every change of holder: a fencing token for whoever needs one.
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("acquired_at", sa.DateTime),
+    sa.Column("expires_at", sa.DateTime),
+)
