@@ -20,8 +20,12 @@ def main() -> int:
     """Parse arguments and run the selected benchmarks."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--large", action="store_true", help="also run the 700k-device sizes")
-    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append", help="run only these")
-    parser.add_argument("--data-dir", default="data/bench", help="where seeded databases are cached")
+    parser.add_argument(
+        "--only", choices=sorted(BENCHMARKS), action="append", help="run only these"
+    )
+    parser.add_argument(
+        "--data-dir", default="data/bench", help="where seeded databases are cached"
+    )
     args = parser.parse_args()
     for name in args.only or sorted(BENCHMARKS):
         importlib.import_module(BENCHMARKS[name]).run(large=args.large, data_dir=args.data_dir)
