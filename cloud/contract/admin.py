@@ -8,7 +8,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from cloud.contract.attach import HIERARCHY_ID
-from cloud.contract.naming import CamelModel
+from cloud.contract.naming import CamelModel, CamelResponse
 
 
 class Role(StrEnum):
@@ -24,7 +24,7 @@ class Role(StrEnum):
         return ("viewer", "operator", "admin").index(self.value)
 
 
-class TenantOut(CamelModel):
+class TenantOut(CamelResponse):
     """A tenant, as its own admins see it."""
 
     tenant_id: str
@@ -39,7 +39,7 @@ class PrincipalCreate(CamelModel):
     role: Role
 
 
-class PrincipalOut(CamelModel):
+class PrincipalOut(CamelResponse):
     """An admin principal."""
 
     principal_id: str
@@ -57,7 +57,7 @@ class TokenCreate(CamelModel):
     principal_id: str | None = None
 
 
-class TokenCreated(CamelModel):
+class TokenCreated(CamelResponse):
     """The token itself, shown this once; only its hash is stored."""
 
     token_id: str
@@ -66,7 +66,7 @@ class TokenCreated(CamelModel):
     expires_at: datetime
 
 
-class TokenOut(CamelModel):
+class TokenOut(CamelResponse):
     """A token's metadata (never the token)."""
 
     token_id: str
@@ -85,7 +85,7 @@ class AttachCodeCreate(CamelModel):
     hierarchy_id: str | None = Field(default=None, pattern=HIERARCHY_ID)
 
 
-class AttachCodeCreated(CamelModel):
+class AttachCodeCreated(CamelResponse):
     """The code, shown this once."""
 
     code_id: str
@@ -94,7 +94,7 @@ class AttachCodeCreated(CamelModel):
     hierarchy_id: str | None
 
 
-class AttachCodeOut(CamelModel):
+class AttachCodeOut(CamelResponse):
     """An attach code's metadata (never the code)."""
 
     code_id: str
@@ -105,7 +105,7 @@ class AttachCodeOut(CamelModel):
     hierarchy_id: str | None
 
 
-class Me(CamelModel):
+class Me(CamelResponse):
     """The calling principal and their tenant (the answer of GET /api/v1/me)."""
 
     principal: PrincipalOut

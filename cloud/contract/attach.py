@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import ConfigDict, Field
 
-from cloud.contract.naming import CamelModel
+from cloud.contract.naming import CamelModel, CamelResponse
 
 HIERARCHY_ID = r"^[0-9A-Za-z][0-9A-Za-z._:{}-]{0,63}$"
 SITE_CODE = r"^[A-Za-z0-9]{3}$"
@@ -22,7 +22,7 @@ class EnrollRequest(CamelModel):
     connector_version: str = Field(default="unknown", max_length=64)
 
 
-class EnrollResponse(CamelModel):
+class EnrollResponse(CamelResponse):
     """The client certificate bound to tenant and hierarchy, with its CA chain."""
 
     tenant_id: str
@@ -71,7 +71,7 @@ class Heartbeat(CamelModel):
     status: ConnectorStatus = Field(default_factory=ConnectorStatus)
 
 
-class HeartbeatAck(CamelModel):
+class HeartbeatAck(CamelResponse):
     """The service's answer: its clock (for skew checks) and what it has applied."""
 
     server_time: datetime
@@ -79,7 +79,7 @@ class HeartbeatAck(CamelModel):
     detached: bool = False
 
 
-class HierarchyOut(CamelModel):
+class HierarchyOut(CamelResponse):
     """A hierarchy attached to the tenant, as admins see it."""
 
     hierarchy_id: str
@@ -97,7 +97,7 @@ class HierarchyOut(CamelModel):
     device_count: int = 0
 
 
-class ConnectorOut(CamelModel):
+class ConnectorOut(CamelResponse):
     """An enrolled connector and its current certificate."""
 
     connector_id: str

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from cloud.contract.naming import CamelModel
+from cloud.contract.naming import CamelModel, CamelResponse
 
 
 class ManagedBy(StrEnum):
@@ -33,7 +33,7 @@ class ManagedBy(StrEnum):
         }[self.value]
 
 
-class DeviceOut(CamelModel):
+class DeviceOut(CamelResponse):
     """A device of the tenant: attached from a site, enrolled in MDM, or both."""
 
     id: str
@@ -106,7 +106,7 @@ class DeviceQuery(CamelModel):
     count: bool = Field(default=False, alias="$count")
 
 
-class DevicePage(CamelModel):
+class DevicePage(CamelResponse):
     """One page of devices, with the link to the next one (Graph's shape)."""
 
     value: list[dict[str, object]]
@@ -114,14 +114,14 @@ class DevicePage(CamelModel):
     count: int | None = Field(default=None, alias="@odata.count")
 
 
-class CollectionRef(CamelModel):
+class CollectionRef(CamelResponse):
     """A collection a device belongs to."""
 
     collection_id: str
     name: str | None
 
 
-class DeviceEvent(CamelModel):
+class DeviceEvent(CamelResponse):
     """One entry of a device's sync history."""
 
     at: datetime
@@ -130,7 +130,7 @@ class DeviceEvent(CamelModel):
     batch_id: str | None
 
 
-class DeviceDetail(CamelModel):
+class DeviceDetail(CamelResponse):
     """A device with its collections and sync history."""
 
     device: DeviceOut

@@ -14,7 +14,7 @@ from uuid import UUID
 from pydantic import Field
 
 from cloud.contract.attach import HIERARCHY_ID
-from cloud.contract.naming import CamelModel
+from cloud.contract.naming import CamelModel, CamelResponse
 
 MAX_BATCH_ITEMS = 5000
 SMSID = r"^GUID:[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
@@ -101,7 +101,7 @@ class IngestBatch(CamelModel):
     collections: list[CollectionRecord] | None = Field(default=None, max_length=MAX_BATCH_ITEMS)
 
 
-class IngestAck(CamelModel):
+class IngestAck(CamelResponse):
     """What a batch did; a replay returns the original acknowledgement, marked `replayed`.
 
     `upserted` devices were created or changed; `unchanged` ones only moved to

@@ -28,3 +28,13 @@ class CamelModel(BaseModel):
     def wire(self) -> dict[str, object]:
         """The JSON-ready dict with wire names."""
         return self.model_dump(mode="json", by_alias=True)
+
+
+class CamelResponse(CamelModel):
+    """A model the service answers with: unknown fields are ignored, not refused.
+
+    Requests stay strict (a typo in a request is an error); answers may grow
+    fields in a later version without breaking an older client.
+    """
+
+    model_config = ConfigDict(extra="ignore")
