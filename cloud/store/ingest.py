@@ -6,11 +6,22 @@ Invariants, each also enforced in SQL so concurrent workers keep them:
 - a device row only moves forward: an upsert or tombstone with a lower
   sequence than the row's is skipped (several batches travel at once);
 - everything a batch does happens in the caller's one transaction.
+
+Two implementations write a batch's changes with the same semantics: the
+portable statements here (SQLite, and any dialect) and, on PostgreSQL with
+psycopg, `cloud.store.ingest_pg` (COPY into a staging table, set-based
+statements). tests/test_cloud_ingest_fast.py applies the same batches through
+both and compares the stores. The portable path classifies records from a read
+taken before its writes: exact when writers are serialized (SQLite), but two
+concurrent batches on PostgreSQL can leave it counting and replacing
+memberships from a stale read; the PostgreSQL path reads what it locked.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,51 +50,120 @@ class BatchConflict(CobridgeError):
     code = "batch_conflict"
 
 
+# The device columns a record sets (everything the site owns), in the order
+# `device_row` returns them. An upsert writes these on insert and on update.
+SITE_COLUMNS: tuple[str, ...] = (
+    "resource_id",
+    "name",
+    "name_key",
+    "netbios_name",
+    "domain",
+    "fqdn",
+    "os_family",
+    "os_name",
+    "os_caption",
+    "os_version",
+    "os_build",
+    "manufacturer",
+    "model",
+    "serial_number",
+    "user_name",
+    "distinguished_name",
+    "ad_site",
+    "is_virtual",
+    "aad_device_id",
+    "aad_tenant_id",
+    "client",
+    "client_version",
+    "client_active",
+    "health_evaluation",
+    "last_active_at",
+    "last_policy_request_at",
+    "last_hw_at",
+    "last_logon_at",
+    "site_created_at",
+    "site_mdm_enrolled",
+    "comanagement_flags",
+    "comanagement",
+    "collections",
+    "content_hash",
+)
+
+
 def _naive(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is None:
         return value
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+def device_row(record: DeviceRecord) -> tuple[Any, ...]:
+    """The values of SITE_COLUMNS for one record, in that order.
+
+    `comanagement` and `collections` are the Python values of JSON columns;
+    `collections` is sorted and without duplicates, so equal sets compare equal.
+    """
+    cm = record.comanagement
+    build = record.os_build or record.os_version
+    return (
+        record.resource_id,
+        record.name,
+        record.name.casefold(),
+        record.netbios_name,
+        record.domain,
+        record.fqdn,
+        os_family(record.os_name, build),
+        record.os_name,
+        record.os_caption,
+        record.os_version,
+        build_number(build),
+        record.manufacturer,
+        record.model,
+        record.serial_number,
+        record.user_name,
+        record.distinguished_name,
+        record.ad_site,
+        record.is_virtual,
+        record.aad_device_id,
+        record.aad_tenant_id,
+        record.client,
+        record.client_version,
+        record.client_active,
+        record.health_evaluation,
+        _naive(record.last_active_at),
+        _naive(record.last_policy_request_at),
+        _naive(record.last_hardware_inventory_at),
+        _naive(record.last_logon_at),
+        _naive(record.created_at),
+        bool(cm and cm.mdm_enrolled),
+        cm.workload_flags if cm else None,
+        cm.model_dump(mode="json") if cm else None,
+        sorted(set(record.collections)),
+        record.content_hash,
+    )
+
+
 def device_values(record: DeviceRecord) -> dict[str, Any]:
     """The columns an upsert writes for one device record (everything the site owns)."""
-    cm = record.comanagement
-    return {
-        "resource_id": record.resource_id,
-        "name": record.name,
-        "name_key": record.name.casefold(),
-        "netbios_name": record.netbios_name,
-        "domain": record.domain,
-        "fqdn": record.fqdn,
-        "os_family": os_family(record.os_name, record.os_build or record.os_version),
-        "os_name": record.os_name,
-        "os_caption": record.os_caption,
-        "os_version": record.os_version,
-        "os_build": build_number(record.os_build or record.os_version),
-        "manufacturer": record.manufacturer,
-        "model": record.model,
-        "serial_number": record.serial_number,
-        "user_name": record.user_name,
-        "distinguished_name": record.distinguished_name,
-        "ad_site": record.ad_site,
-        "is_virtual": record.is_virtual,
-        "aad_device_id": record.aad_device_id,
-        "aad_tenant_id": record.aad_tenant_id,
-        "client": record.client,
-        "client_version": record.client_version,
-        "client_active": record.client_active,
-        "health_evaluation": record.health_evaluation,
-        "last_active_at": _naive(record.last_active_at),
-        "last_policy_request_at": _naive(record.last_policy_request_at),
-        "last_hw_at": _naive(record.last_hardware_inventory_at),
-        "last_logon_at": _naive(record.last_logon_at),
-        "site_created_at": _naive(record.created_at),
-        "site_mdm_enrolled": bool(cm and cm.mdm_enrolled),
-        "comanagement_flags": cm.workload_flags if cm else None,
-        "comanagement": cm.model_dump(mode="json") if cm else None,
-        "collections": sorted(set(record.collections)),
-        "content_hash": record.content_hash,
-    }
+    return dict(zip(SITE_COLUMNS, device_row(record), strict=True))
+
+
+def managed_by(site_mdm_enrolled: bool) -> str:
+    """Who manages a device new to the store (MDM linking may make it co-managed later)."""
+    return ManagedBy.CO_MANAGED.value if site_mdm_enrolled else ManagedBy.CONFIGMGR.value
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What writing a batch did, for its acknowledgement."""
+
+    upserted: int  # created or changed
+    unchanged: int  # same content: only the sequence moved on
+    stale: int  # a newer batch had already written the device
+    tombstoned: int
+
+
+# Writes a batch's upserts, tombstones, collections, links and events.
+Writer = Callable[[AsyncConnection, str, IngestBatch, datetime], Awaitable[Changes]]
 
 
 async def _replayed(
@@ -131,12 +211,49 @@ def _newer(sequence: int) -> sa.ColumnElement[bool]:
     return sa.or_(devices.c.sequence.is_(None), devices.c.sequence <= sequence)
 
 
+def _upsert_statement(conn: AsyncConnection, sequence: int) -> sa.Executable:
+    """INSERT, or on the site key UPDATE unless the row holds a newer sequence."""
+    stmt = insert_for(conn, devices)
+    excluded = stmt.excluded
+    mdm = sa.or_(devices.c.mdm_enrolled_at.is_not(None), excluded.site_mdm_enrolled)
+    return stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "hierarchy_id", "smsid"],
+        set_={
+            **{c: excluded[c] for c in SITE_COLUMNS},
+            "site_code": excluded.site_code,
+            "sequence": excluded.sequence,
+            "batch_id": excluded.batch_id,
+            "updated_at": excluded.updated_at,
+            "deleted_at": None,
+            # first_seen_at and mdm_enrolled_at keep their values.
+            "managed_by": sa.case(
+                (mdm, ManagedBy.CO_MANAGED.value), else_=ManagedBy.CONFIGMGR.value
+            ),
+        },
+        where=_newer(sequence),
+    )
+
+
 async def _upsert(
     conn: AsyncConnection, tenant_id: str, batch: IngestBatch, now: datetime
 ) -> tuple[int, int, list[dict[str, Any]]]:
     """Write the batch's upserts; (stale, unchanged, events)."""
     records = {r.smsid: r for r in batch.upserts}  # the last of duplicates wins
+    if not records:
+        return 0, 0, []
     existing = await _existing(conn, tenant_id, batch.hierarchy_id, list(records))
+    # The columns every row of the batch shares, merged into each row once.
+    shared = {
+        "tenant_id": tenant_id,
+        "hierarchy_id": batch.hierarchy_id,
+        "site_code": await _site_code(conn, tenant_id, batch.hierarchy_id),
+        "sequence": batch.sequence,
+        "batch_id": str(batch.batch_id),
+        "first_seen_at": now,
+        "updated_at": now,
+        "deleted_at": None,
+        "mdm_enrolled_at": None,
+    }
     rows, events, membership = [], [], []
     stale = unchanged = 0
     for smsid, record in records.items():
@@ -144,55 +261,27 @@ async def _upsert(
         if old is not None and old.sequence is not None and old.sequence > batch.sequence:
             stale += 1
             continue
-        values = device_values(record)
         device_id = old.device_id if old is not None else str(uuid.uuid4())
-        rows.append({**values, "tenant_id": tenant_id, "device_id": device_id, "smsid": smsid})
+        row = dict(zip(SITE_COLUMNS, device_row(record), strict=True))
+        row.update(shared)
+        row["device_id"] = device_id
+        row["smsid"] = smsid
+        row["managed_by"] = managed_by(row["site_mdm_enrolled"])
+        rows.append(row)
         if old is None or old.deleted_at is not None:
             events.append({"device_id": device_id, "kind": "created"})
         elif old.content_hash != record.content_hash:
             events.append({"device_id": device_id, "kind": "updated"})
         else:
             unchanged += 1  # same content: only the sequence moves on
-        if old is None or old.collections != values["collections"]:
-            membership.append((device_id, values["collections"], old is not None))
-    if not rows:
-        return stale, unchanged, []
-    site_owned = [c for c in rows[0] if c not in {"tenant_id", "device_id", "smsid"}]
-    stmt = insert_for(conn, devices)
-    excluded = stmt.excluded
-    mdm = sa.or_(devices.c.mdm_enrolled_at.is_not(None), excluded.site_mdm_enrolled)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["tenant_id", "hierarchy_id", "smsid"],
-        set_={
-            **{c: excluded[c] for c in site_owned},
-            "site_code": excluded.site_code,
-            "sequence": excluded.sequence,
-            "batch_id": excluded.batch_id,
-            "updated_at": excluded.updated_at,
-            "deleted_at": None,
-            "managed_by": sa.case(
-                (mdm, ManagedBy.CO_MANAGED.value), else_=ManagedBy.CONFIGMGR.value
-            ),
-        },
-        where=_newer(batch.sequence),
-    )
-    site_code = await _site_code(conn, tenant_id, batch.hierarchy_id)
-    for row in rows:
-        row.update(
-            hierarchy_id=batch.hierarchy_id,
-            site_code=site_code,
-            sequence=batch.sequence,
-            batch_id=str(batch.batch_id),
-            first_seen_at=now,
-            updated_at=now,
-            deleted_at=None,
-            mdm_enrolled_at=None,
-            managed_by=ManagedBy.CO_MANAGED.value
-            if row["site_mdm_enrolled"]
-            else ManagedBy.CONFIGMGR.value,
-        )
-    await conn.execute(stmt, rows)
-    await _replace_memberships(conn, tenant_id, membership)
+        # A tombstone removed the memberships but left the row's `collections`:
+        # a re-created device needs its memberships back even when that list
+        # did not change.
+        if old is None or old.deleted_at is not None or old.collections != row["collections"]:
+            membership.append((device_id, row["collections"], old is not None))
+    if rows:
+        await conn.execute(_upsert_statement(conn, batch.sequence), rows)
+        await _replace_memberships(conn, tenant_id, membership)
     return stale, unchanged, events
 
 
@@ -231,6 +320,8 @@ async def _tombstone(
     conn: AsyncConnection, tenant_id: str, batch: IngestBatch, now: datetime
 ) -> tuple[int, list[dict[str, Any]]]:
     smsids = list(dict.fromkeys(t.smsid for t in batch.tombstones))
+    if not smsids:
+        return 0, []
     existing = await _existing(conn, tenant_id, batch.hierarchy_id, smsids)
     live = [
         row
@@ -256,7 +347,8 @@ async def _tombstone(
     return len(live), [{"device_id": row.device_id, "kind": "deleted"} for row in live]
 
 
-async def _store_collections(conn: AsyncConnection, tenant_id: str, batch: IngestBatch) -> None:
+async def store_collections(conn: AsyncConnection, tenant_id: str, batch: IngestBatch) -> None:
+    """Upsert the names and types of the collections the batch describes."""
     if not batch.collections:
         return
     stmt = insert_for(conn, collections)
@@ -284,41 +376,65 @@ async def _store_collections(conn: AsyncConnection, tenant_id: str, batch: Inges
     )
 
 
+def aad_device_ids(batch: IngestBatch) -> set[str]:
+    """The AADDeviceIDs the batch's upserts carry (stale ones too): the keys to link by."""
+    return {r.aad_device_id for r in batch.upserts if r.aad_device_id}
+
+
+async def write_changes(
+    conn: AsyncConnection, tenant_id: str, batch: IngestBatch, now: datetime
+) -> Changes:
+    """Write the batch's effects with statements every dialect runs (the portable path)."""
+    stale, unchanged, events = await _upsert(conn, tenant_id, batch, now)
+    tombstoned, deleted = await _tombstone(conn, tenant_id, batch, now)
+    await store_collections(conn, tenant_id, batch)
+    linked = await link_mdm_devices(conn, tenant_id, aad_device_ids(batch), now)
+    all_events = [*events, *deleted, *({"device_id": d, "kind": "linked"} for d in linked)]
+    if all_events:
+        shared = {
+            "tenant_id": tenant_id,
+            "at": now,
+            "sequence": batch.sequence,
+            "batch_id": str(batch.batch_id),
+        }
+        await conn.execute(device_events.insert(), [{**e, **shared} for e in all_events])
+    return Changes(upserted=len(events), unchanged=unchanged, stale=stale, tombstoned=tombstoned)
+
+
+def _writer(conn: AsyncConnection, fast_path: bool) -> Writer:
+    if fast_path and conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        # Imported here, not at the top: ingest_pg builds on this module.
+        from cloud.store.ingest_pg import write_changes_pg
+
+        return write_changes_pg
+    return write_changes
+
+
 async def apply_batch(
-    conn: AsyncConnection, tenant_id: str, batch: IngestBatch, *, digest: str, now: datetime
+    conn: AsyncConnection,
+    tenant_id: str,
+    batch: IngestBatch,
+    *,
+    digest: str,
+    now: datetime,
+    fast_path: bool = True,
 ) -> IngestAck:
-    """Apply `batch` for the tenant inside the caller's transaction; its acknowledgement."""
+    """Apply `batch` for the tenant inside the caller's transaction; its acknowledgement.
+
+    `fast_path=False` keeps to the portable statements on PostgreSQL too (the
+    equivalence tests compare the two paths).
+    """
     replay = await _replayed(conn, tenant_id, batch, digest)
     if replay is not None:
         return replay
-    stale, unchanged, events = await _upsert(conn, tenant_id, batch, now)
-    tombstoned, deleted = await _tombstone(conn, tenant_id, batch, now)
-    await _store_collections(conn, tenant_id, batch)
-    linked = await link_mdm_devices(
-        conn, tenant_id, {r.aad_device_id for r in batch.upserts if r.aad_device_id}, now
-    )
-    all_events = [*events, *deleted, *({"device_id": d, "kind": "linked"} for d in linked)]
-    if all_events:
-        await conn.execute(
-            device_events.insert(),
-            [
-                {
-                    **e,
-                    "tenant_id": tenant_id,
-                    "at": now,
-                    "sequence": batch.sequence,
-                    "batch_id": str(batch.batch_id),
-                }
-                for e in all_events
-            ],
-        )
+    changes = await _writer(conn, fast_path)(conn, tenant_id, batch, now)
     ack = IngestAck(
         batch_id=batch.batch_id,
         sequence=batch.sequence,
-        upserted=len(events),
-        tombstoned=tombstoned,
-        unchanged=unchanged,
-        stale=stale,
+        upserted=changes.upserted,
+        tombstoned=changes.tombstoned,
+        unchanged=changes.unchanged,
+        stale=changes.stale,
         received_at=now.replace(tzinfo=UTC),
     )
     await conn.execute(
