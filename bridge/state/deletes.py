@@ -3,7 +3,10 @@
 When a cycle would delete more than the guard allows, every delete of that
 cycle is held here, as a group named by the cycle id, until an admin
 releases it (who and when are recorded) or the devices come back (the hold
-is discarded). Rows are never deleted: they are the audit trail.
+is discarded). A release only approves: the next cycle over a complete read
+sends the tombstones of released devices still gone (`applied`) and
+discards those that came back, so a delete is never sent without a read
+showing the device gone. Rows are never deleted: they are the audit trail.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ class HeldDelete:
     smsid: str
     name: str | None
     held_at: datetime
-    status: str  # held, released or discarded
+    status: str  # held, released, applied or discarded
     resolved_at: datetime | None
     resolved_by: str | None
 
@@ -96,8 +99,7 @@ class HeldDeletes:
     def release(self, by: str, *, now: datetime, cycle_id: str | None = None) -> list[HeldDelete]:
         """Release held deletes (of one cycle, or all), recording who and when; the released.
 
-        Send their tombstones in the same transaction (`Outbox.put`), so a
-        crash cannot release a delete that is then never sent.
+        The next cycle over a complete read sends them (`settle`).
         """
         where = [held_deletes.c.status == "held"]
         if cycle_id is not None:
@@ -122,3 +124,29 @@ class HeldDeletes:
                     .values(status="discarded", resolved_at=to_db(now), resolved_by="sync")
                 ).rowcount
         return ended
+
+    def released(self) -> list[HeldDelete]:
+        """Deletes an admin released whose tombstones the sync has not sent yet."""
+        stmt = (
+            sa.select(held_deletes)
+            .where(held_deletes.c.status == "released")
+            .order_by(held_deletes.c.cycle_id, held_deletes.c.smsid)
+        )
+        with self._scope.read("listing released deletes") as conn:
+            return [_entry(r) for r in conn.execute(stmt)]
+
+    def settle(self, applied: Iterable[str], returned: Iterable[str]) -> None:
+        """Close released deletes: `applied` were sent, `returned` came back to the site.
+
+        Call it in the transaction that persists the tombstones (`Outbox.put`),
+        so a crash cannot mark a delete sent that never was. Who released it,
+        and when, stay recorded.
+        """
+        with self._scope.write("settling released deletes") as conn:
+            for status, smsids in (("applied", applied), ("discarded", returned)):
+                for chunk in chunks(list(dict.fromkeys(smsids))):
+                    conn.execute(
+                        held_deletes.update()
+                        .where(held_deletes.c.status == "released", held_deletes.c.smsid.in_(chunk))
+                        .values(status=status)
+                    )

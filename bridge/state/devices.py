@@ -32,6 +32,7 @@ class DeviceState:
     name: str
     aad_device_id: str | None
     serial: str | None
+    model: str | None
     acked_sequence: int
     tombstoned: bool
     updated_at: datetime
@@ -59,6 +60,17 @@ class DeviceStates:
             result = conn.execution_options(**options).execute(stmt)
             for partition in result.partitions(STREAM_CHUNK):
                 yield from ((smsid, digest) for smsid, digest in partition)
+
+    def snapshot(self) -> Iterator[DeviceState]:
+        """Every device row, tombstoned included, streamed (a cycle's view of the tenant)."""
+        with self._scope.read("streaming device state") as conn:
+            options = {"yield_per": STREAM_CHUNK} if conn.dialect.name == "postgresql" else {}
+            result = conn.execution_options(**options).execute(sa.select(devices))
+            for partition in result.partitions(STREAM_CHUNK):
+                for row in partition:
+                    values = row._asdict()
+                    values["updated_at"] = from_db(row.updated_at)
+                    yield DeviceState(**values)
 
     def known(self, smsids: Iterable[str]) -> dict[str, DeviceState]:
         """The acknowledged state of those of `smsids` the store knows, tombstoned included."""

@@ -95,6 +95,7 @@ _DEVICE_FIELDS = {
     "name": _wire(DeviceRecord, "name"),
     "aad_device_id": _wire(DeviceRecord, "aad_device_id"),
     "serial": _wire(DeviceRecord, "serial_number"),
+    "model": _wire(DeviceRecord, "model"),
 }
 _UPSERTS, _TOMBSTONES = _wire(IngestBatch, "upserts"), _wire(IngestBatch, "tombstones")
 _TOMBSTONE_SMSID = _wire(Tombstone, "smsid")
@@ -126,13 +127,33 @@ class Outbox:
 
     def put(self, batch: IngestBatch, *, now: datetime) -> None:
         """Persist `batch` as pending; send it only after this commits."""
+        self.put_encoded(
+            batch.batch_id,
+            batch.sequence,
+            encode_batch(batch),
+            upserts=len(batch.upserts),
+            tombstones=len(batch.tombstones),
+            now=now,
+        )
+
+    def put_encoded(
+        self,
+        batch_id: uuid.UUID,
+        sequence: int,
+        body: bytes,
+        *,
+        upserts: int,
+        tombstones: int,
+        now: datetime,
+    ) -> None:
+        """Persist a batch already encoded (gzip of its wire JSON) as pending."""
         row = {
-            "batch_id": str(batch.batch_id),
-            "sequence": batch.sequence,
+            "batch_id": str(batch_id),
+            "sequence": sequence,
             "status": "pending",
-            "payload": encode_batch(batch),
-            "upserts": len(batch.upserts),
-            "tombstones": len(batch.tombstones),
+            "payload": body,
+            "upserts": upserts,
+            "tombstones": tombstones,
             "created_at": to_db(now),
         }
         with self._scope.write("persisting a batch") as conn:

@@ -40,6 +40,8 @@ devices = sa.Table(
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("aad_device_id", sa.String(36)),
     sa.Column("serial", sa.String(255)),
+    # The model, so serial + model can match a device whose record is gone (DESIGN.md 5).
+    sa.Column("model", sa.String(255)),
     sa.Column("acked_sequence", sa.BigInteger, nullable=False),
     sa.Column("tombstoned", sa.Boolean, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
@@ -95,7 +97,9 @@ held_deletes = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("resolved_at", sa.DateTime),
     sa.Column("resolved_by", sa.String(255)),
-    sa.CheckConstraint("status IN ('held', 'released', 'discarded')", name="status"),
+    # held -> released (by an admin) -> applied (its tombstone sent), or -> discarded
+    # (the device came back to the site, before or after the release).
+    sa.CheckConstraint("status IN ('held', 'released', 'applied', 'discarded')", name="status"),
     # A device is held by at most one cycle at a time.
     sa.Index(
         "uq_connector_held_deletes_active",

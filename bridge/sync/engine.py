@@ -1,0 +1,334 @@
+"""One sync cycle, end to end: flush, plan, upload, settle deletes, quarantine, checkpoint.
+
+    engine = SyncEngine(reader, state, client, hierarchy_id, options)
+    report = await engine.run_cycle()
+
+Order of a cycle, and why:
+
+1. Resend whatever the outbox still holds (a crash, a failed cycle): the diff
+   must compare against an acknowledged state, so nothing of an earlier cycle
+   may still travel when this one reads.
+2. Plan in a worker thread (`plan.plan_cycle`): one streaming read, identity
+   resolution, the diff against acknowledged hashes. A read that fails ends
+   the cycle here: nothing is sent, no delete is decided, the cursor stays.
+3. Build batches in that thread and persist each (sequence drawn in the same
+   transaction) before the event loop uploads it, several in flight; each
+   acknowledgement is checkpointed as it comes.
+4. Deletes, after the upserts, through the guard (`guard.decide_deletes`).
+5. Quarantine, then the cursor (the site's instance id) in one transaction,
+   only when every batch of the cycle is acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from bridge.state import ConnectorState, SourceCursor
+from bridge.sync.batches import EncodedBatch, Unit, group, tombstone_json
+from bridge.sync.guard import DeleteDecision, decide_deletes
+from bridge.sync.plan import CyclePlan, KnownState, plan_cycle
+from bridge.sync.uploader import Uploader, UploadTally, all_or_first_error
+from cloud.client import CloudClient
+from cloud.contract.inventory import CollectionRecord
+from onprem.site_reader import SiteReader
+from onprem.site_statements import ReadScope
+from workloads.errors import CobridgeError
+
+log = logging.getLogger("cobridge.sync")
+
+SITE = "site"
+DELETED_AT_SOURCE = "deleted_at_source"
+
+
+class CycleStopped(CobridgeError):
+    """The cycle stopped early because the connector is shutting down."""
+
+    code = "cycle_stopped"
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """How cycles run (from `[sync]` of the connector settings)."""
+
+    batch_size: int = 1000
+    in_flight: int = 4
+    delete_guard_count: int = 500
+    delete_guard_percent: float = 10
+    scope: ReadScope = field(default_factory=ReadScope)
+    spill_dir: Path | None = None
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did: the run record's counts, and its outcome."""
+
+    run_id: str
+    kind: str
+    outcome: str = "failed"
+    error: str | None = None
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    situations: dict[str, int] = field(default_factory=dict)
+    held_cycle: str | None = None
+
+
+def _collections_digest(collections: list[CollectionRecord]) -> str:
+    blob = json.dumps([c.model_dump(mode="json") for c in collections], sort_keys=True)
+    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
+class SyncEngine:
+    """Runs cycles for one hierarchy; one cycle at a time."""
+
+    def __init__(
+        self,
+        reader: SiteReader,
+        state: ConnectorState,
+        client: CloudClient,
+        hierarchy_id: str,
+        options: SyncOptions,
+        *,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._reader = reader
+        self._state = state
+        self._client = client
+        self._hierarchy_id = hierarchy_id
+        self._options = options
+        self._clock = clock
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Stop producing batches; what is in flight finishes (or stays pending)."""
+        self._stop.set()
+
+    async def run_cycle(self) -> CycleReport:
+        """Run one cycle; never raises for a failed cycle (the report says why)."""
+        started = time.perf_counter()
+        cursor = await asyncio.to_thread(self._state.sources.get, SITE)
+        report = CycleReport(run_id=uuid.uuid4().hex, kind="delta" if cursor else "full")
+        await asyncio.to_thread(
+            self._state.runs.start, report.run_id, report.kind, now=self._clock()
+        )
+        try:
+            await self._cycle(report, cursor)
+        except CobridgeError as failure:
+            report.outcome, report.error = "failed", str(failure)
+            log.error("sync cycle %s failed: %s", report.run_id, failure)
+        report.seconds = round(time.perf_counter() - started, 3)
+        report.counts["seconds_ms"] = int(report.seconds * 1000)
+        await asyncio.to_thread(
+            self._state.runs.finish,
+            report.run_id,
+            report.outcome,  # type: ignore[arg-type]
+            now=self._clock(),
+            counts={**report.counts, **{f"situation.{k}": v for k, v in report.situations.items()}},
+            error=report.error,
+        )
+        return report
+
+    async def _cycle(self, report: CycleReport, cursor: SourceCursor | None) -> None:
+        options = self._options
+        tally = UploadTally()
+        uploader = Uploader(
+            self._client, self._state, self._hierarchy_id, clock=self._clock, tally=tally
+        )
+        report.counts["resent"] = await uploader.flush_pending(options.in_flight)
+        started_at = self._clock()
+        known = await asyncio.to_thread(lambda: KnownState.load(self._state.devices.snapshot()))
+        identity = await asyncio.to_thread(self._reader.check)
+        instance = cursor.instance_id if cursor else None
+        full = instance is not None and identity.instance_id != instance
+        if full:
+            report.kind = "full"
+            log.warning(
+                "site instance changed (%s -> %s): full resync", instance, identity.instance_id
+            )
+        plan = await asyncio.to_thread(
+            plan_cycle,
+            self._reader,
+            options.scope,
+            known,
+            full=full,
+            spill_dir=options.spill_dir,
+        )
+        try:
+            await self._upload(plan, uploader, report, cursor, known)
+        finally:
+            plan.close()
+        await asyncio.to_thread(self._settle, plan, tally, report, started_at)
+
+    async def _upload(
+        self,
+        plan: CyclePlan,
+        uploader: Uploader,
+        report: CycleReport,
+        cursor: SourceCursor | None,
+        known: KnownState,
+    ) -> None:
+        options = self._options
+        digest = _collections_digest(plan.collections)
+        previous = _cursor_value(cursor, "collections") if not plan.full else None
+        collections = plan.collections if digest != previous else None
+        plan.collections_digest = digest
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[EncodedBatch | None] = asyncio.Queue(maxsize=options.in_flight)
+        failed = threading.Event()
+
+        def emit(batch: EncodedBatch) -> None:
+            future = asyncio.run_coroutine_threadsafe(queue.put(batch), loop)
+            while True:
+                try:
+                    future.result(timeout=0.2)
+                    return
+                except TimeoutError:
+                    if failed.is_set() or self._stop.is_set():
+                        future.cancel()
+                        raise CycleStopped("the cycle stopped while batches were queued") from None
+
+        def produce() -> DeleteDecision:
+            first = collections
+            for units in group(plan.units(), options.batch_size):
+                self._check_stop(failed)
+                emit(uploader.persist(units, first))
+                first = None
+            if first is not None:
+                emit(uploader.persist((), first))
+            decision = self._decide_deletes(plan, known)
+            for units in group(_tombstones(decision.send), options.batch_size):
+                self._check_stop(failed)
+                emit(self._persist_deletes(uploader, units, decision))
+            return decision
+
+        async def consume() -> None:
+            while (batch := await queue.get()) is not None:
+                await uploader.send(batch)
+
+        workers = [asyncio.create_task(consume()) for _ in range(options.in_flight)]
+        producer = asyncio.create_task(asyncio.to_thread(produce))
+        try:
+            await all_or_first_error([producer])
+            for _ in workers:
+                await queue.put(None)
+            await all_or_first_error(workers)
+        except BaseException:
+            failed.set()
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(producer, *workers, return_exceptions=True)
+            raise
+        self._record(plan, producer.result(), report)
+
+    def _check_stop(self, failed: threading.Event) -> None:
+        if self._stop.is_set() or failed.is_set():
+            raise CycleStopped("the cycle stopped before all batches were built")
+
+    def _decide_deletes(self, plan: CyclePlan, known: KnownState) -> DeleteDecision:
+        state = self._state
+        decision = decide_deletes(
+            plan.deletes(),
+            complete=plan.complete,
+            held=[h.smsid for h in state.deletes.held()],
+            released=[r.smsid for r in state.deletes.released()],
+            holdings=len(known.hashes),
+            count_limit=self._options.delete_guard_count,
+            percent_limit=self._options.delete_guard_percent,
+        )
+        now = self._clock()
+        if decision.discard:
+            state.deletes.discard(decision.discard, now=now)
+        if decision.returned:
+            state.deletes.settle([], decision.returned)
+        if decision.hold:
+            names = state.devices.known(decision.hold)
+            items = [(s, names[s].name if s in names else None) for s in decision.hold]
+            state.deletes.hold(f"cycle-{now:%Y%m%dT%H%M%SZ}", items, now=now)
+            log.warning(
+                "delete guard: %d delete(s) held until an admin releases them "
+                "(cobridge connector release-deletes)",
+                len(decision.hold),
+            )
+        return decision
+
+    def _persist_deletes(
+        self, uploader: Uploader, units: tuple[Unit, ...], decision: DeleteDecision
+    ) -> EncodedBatch:
+        applied = set(decision.applied)
+        sent = [json.loads(t)["smsid"] for u in units for t in u.tombstones]
+        released = [s for s in sent if s in applied]
+        # Marked sent in the transaction that stores the tombstones, never apart.
+        return uploader.persist(units, also=lambda tx: tx.deletes.settle(released, []))
+
+    def _record(self, plan: CyclePlan, decision: DeleteDecision, report: CycleReport) -> None:
+        report.situations = plan.resolver.counts()
+        report.counts.update(
+            records=plan.records,
+            unchanged=plan.unchanged,
+            uploads=plan.uploads,
+            supersessions=plan.supersessions,
+            rejected=len(plan.rejects),
+            disputed=len(plan.disputes),
+            deletes_sent=len(decision.send),
+            deletes_held=len(decision.hold),
+            deletes_weighed=decision.would_delete,
+            complete=int(plan.complete),
+        )
+        report.held_cycle = "tripped" if decision.tripped else None
+
+    def _settle(
+        self, plan: CyclePlan, tally: UploadTally, report: CycleReport, started_at: datetime
+    ) -> None:
+        state = self._state
+        now = self._clock()
+        state.quarantine.put(SITE, plan.rejects, now=started_at)
+        state.quarantine.put("identity", plan.disputes, now=started_at)
+        state.quarantine.put("cloud", tally.refused, now=started_at)
+        if plan.complete:
+            for source in (SITE, "identity", "cloud"):
+                state.quarantine.clear(source, not_seen_since=started_at)
+        report.counts.update(
+            batches=tally.batches,
+            acknowledged=tally.acknowledged,
+            replayed=tally.replayed,
+            upserted=tally.upserted,
+            tombstoned=tally.tombstoned,
+            stale=tally.stale,
+            refused=len(tally.refused),
+            abandoned=tally.abandoned,
+        )
+        if not plan.complete:
+            report.outcome, report.error = "partial", "the site read did not complete"
+            return
+        with state.transaction() as tx:
+            tx.sources.save(
+                SITE,
+                plan.identity.instance_id,
+                json.dumps({"collections": plan.collections_digest}),
+                now=now,
+            )
+        report.outcome = "ok"
+
+
+def _tombstones(smsids: list[str]) -> Iterator[Unit]:
+    for smsid in smsids:
+        yield Unit(tombstones=(tombstone_json(smsid, DELETED_AT_SOURCE),))
+
+
+def _cursor_value(cursor: SourceCursor | None, key: str) -> str | None:
+    text = cursor.cursor if cursor else None
+    if not text:
+        return None
+    try:
+        return json.loads(text).get(key)
+    except (ValueError, AttributeError):
+        return None
