@@ -3,9 +3,10 @@
 Connector calls (enroll, renew, hierarchy, heartbeat, ingest) go to the
 connector listener, authenticated by the enrolled client certificate (mutual
 TLS; enrollment needs none). Admin calls go to the API listener with a bearer
-token. Every call returns the wire contract's models and fails with a
-`CloudError` (see `cloud.client_errors`); transport, retries and error
-translation live in `cloud.client_core`.
+token (those calls live in `cloud.client_admin`). Every call returns the
+wire contract's models and fails with a `CloudError` (see
+`cloud.client_errors`); transport, retries and error translation live in
+`cloud.client_core`.
 
     async with CloudClient(None, url, ca_pem=root) as anonymous:
         enrolled = await anonymous.enroll(code, csr, "H-PS1", "PS1", "1.0")
@@ -16,16 +17,10 @@ translation live in `cloud.client_core`.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-from collections.abc import AsyncIterator
-from typing import Generic, TypeVar
-from urllib.parse import quote
 
-from pydantic import BaseModel
-from yarl import URL
-
-from cloud.client_core import ClientCore, Params, Target
+from cloud.client_admin import AdminCalls
+from cloud.client_core import Target
 from cloud.client_errors import (
     CloudApiError,
     CloudAuthError,
@@ -34,23 +29,9 @@ from cloud.client_errors import (
     CloudTlsError,
     CloudUnavailable,
 )
-from cloud.client_policy import (
-    CONNECT_ONLY,
-    IDEMPOTENT,
-    REFUSED_ONLY,
-    CallStats,
-    ClientStats,
-    RetryPolicy,
-)
-from cloud.contract.admin import (
-    AttachCodeCreate,
-    AttachCodeCreated,
-    Me,
-    TokenCreate,
-    TokenCreated,
-)
+from cloud.client_policy import CONNECT_ONLY, REFUSED_ONLY, CallStats, ClientStats
+from cloud.contract.admin import Me
 from cloud.contract.attach import (
-    ConnectorOut,
     EnrollRequest,
     EnrollResponse,
     Heartbeat,
@@ -59,7 +40,6 @@ from cloud.contract.attach import (
     HierarchyRegistration,
     RenewRequest,
 )
-from cloud.contract.devices import DeviceDetail, DevicePage, DeviceQuery
 from cloud.contract.inventory import IngestAck, IngestBatch
 from cloud.contract.system import Health
 
@@ -77,41 +57,17 @@ __all__ = [
     "Me",
 ]
 
-M = TypeVar("M", bound=BaseModel)
 
-
-class _Values(BaseModel, Generic[M]):
-    """A list answer: `{"value": [...]}`."""
-
-    value: list[M]
-
-
-class CloudClient(ClientCore):
+class CloudClient(AdminCalls):
     """The cloud tenant service, as typed async calls (see `ClientCore` for the settings).
+
+    Connector calls are here, admin calls in `AdminCalls`.
 
     Retries: idempotent calls retry connection errors, timeouts, 429 and
     502/503/504; enrollment retries only failures to connect (its attach code
     is single use); other calls that create or change something retry only
     failures to connect and 429. `stats` records attempts and waits.
     """
-
-    async def _call(
-        self,
-        operation: str,
-        method: str,
-        target: Target,
-        path: str,
-        model: type[M],
-        *,
-        send: BaseModel | None = None,
-        params: Params | None = None,
-        policy: RetryPolicy = IDEMPOTENT,
-    ) -> M:
-        body = send.model_dump_json(by_alias=True).encode() if send is not None else None
-        reply = await self._request(
-            operation, method, target, path, body=body, params=params, policy=policy
-        )
-        return self._decode(operation, reply, model)
 
     # Connector calls (connector listener).
 
@@ -216,145 +172,7 @@ class CloudClient(ClientCore):
         )
         return self._decode("ingest", reply, IngestAck)
 
-    # Admin calls (API listener, bearer token).
-
-    async def me(self) -> Me:
-        """The principal behind the token, and its tenant."""
-        return await self._call("me", "GET", "api", "/api/v1/me", Me)
-
-    async def create_attach_code(
-        self, *, expires_in_hours: int = 24, hierarchy_id: str | None = None
-    ) -> AttachCodeCreated:
-        """A one-time attach code for a connector installation (shown only in this answer)."""
-        request = AttachCodeCreate(expires_in_hours=expires_in_hours, hierarchy_id=hierarchy_id)
-        return await self._call(
-            "create_attach_code",
-            "POST",
-            "api",
-            "/api/v1/attachCodes",
-            AttachCodeCreated,
-            send=request,
-            policy=REFUSED_ONLY,
-        )
-
-    async def create_token(
-        self, name: str, *, expires_in_days: int = 90, principal_id: str | None = None
-    ) -> TokenCreated:
-        """A new API token for the caller, or (admins) for another principal of the tenant."""
-        request = TokenCreate(name=name, expires_in_days=expires_in_days, principal_id=principal_id)
-        return await self._call(
-            "create_token",
-            "POST",
-            "api",
-            "/api/v1/tokens",
-            TokenCreated,
-            send=request,
-            policy=REFUSED_ONLY,
-        )
-
-    async def list_hierarchies(self) -> list[HierarchyOut]:
-        """Hierarchies attached to the tenant, with heartbeat, status and device counts."""
-        listing = await self._call(
-            "list_hierarchies", "GET", "api", "/api/v1/hierarchies", _Values[HierarchyOut]
-        )
-        return listing.value
-
-    async def list_connectors(self) -> list[ConnectorOut]:
-        """Enrolled connectors and their current certificates."""
-        listing = await self._call(
-            "list_connectors", "GET", "api", "/api/v1/connectors", _Values[ConnectorOut]
-        )
-        return listing.value
-
-    async def revoke_connector(self, connector_id: str) -> None:
-        """Revoke a connector and its certificates, effective on its next call."""
-        await self._request(
-            "revoke_connector",
-            "POST",
-            "api",
-            f"/api/v1/connectors/{quote(connector_id, safe='')}/revoke",
-            policy=REFUSED_ONLY,
-        )
-
-    async def list_devices(self, query: DeviceQuery | None = None) -> DevicePage:
-        """One page of the tenant's devices (filters, sort, `$select`, `$top`, `$skiptoken`)."""
-        return await self._call(
-            "list_devices",
-            "GET",
-            "api",
-            "/api/v1/devices",
-            DevicePage,
-            params=_query_params(query or DeviceQuery()),
-        )
-
-    async def iter_devices(
-        self, query: DeviceQuery | None = None
-    ) -> AsyncIterator[dict[str, object]]:
-        """Every device matching `query`, page after page, following `@odata.nextLink`.
-
-        Only the link's query (filters and skip token) is used, sent to this
-        client's own API URL: the token never goes to a host the link names.
-        """
-        params: Params = _query_params(query or DeviceQuery())
-        seen: set[str] = set()
-        while True:
-            page = await self._call(
-                "iter_devices", "GET", "api", "/api/v1/devices", DevicePage, params=params
-            )
-            for item in page.value:
-                yield item
-            if page.next_link is None:
-                return
-            following = URL(page.next_link).query
-            token = following.get("$skiptoken")
-            if token is None or token in seen:
-                raise CloudProtocolError(
-                    "iter_devices: the next page link has no new $skiptoken; stopping"
-                )
-            seen.add(token)
-            params = list(following.items())
-
-    async def device(self, device_id: str) -> DeviceDetail:
-        """One device with its collections and sync history."""
-        return await self._call(
-            "device", "GET", "api", f"/api/v1/devices/{quote(device_id, safe='')}", DeviceDetail
-        )
-
-    async def export_devices_csv(self, query: DeviceQuery | None = None) -> AsyncIterator[str]:
-        """The filtered device list as CSV text, chunk by chunk, as the service streams it.
-
-        `$top` and `$skiptoken` do not apply: the export is the whole result. A
-        stream that breaks off raises `CloudUnavailable` (not retried, since
-        chunks were already handed out). Leaving early: wrap the iterator in
-        `contextlib.aclosing` so the connection is released at once.
-        """
-        reply = await self._request(
-            "export_devices_csv",
-            "GET",
-            "api",
-            "/api/v1/devices/export",
-            params=_query_params(query or DeviceQuery()),
-            headers={"Accept": "text/csv"},
-            stream=True,
-        )
-        chunks = self._text_chunks("export_devices_csv", reply, expect="text/csv")
-        async with contextlib.aclosing(chunks):
-            async for chunk in chunks:
-                yield chunk
-
     async def healthz(self) -> Health:
         """The service's liveness and readiness (API listener, else the connector listener)."""
         target: Target = "api" if self._urls["api"] is not None else "connector"
         return await self._call("healthz", "GET", target, "/healthz", Health)
-
-
-def _query_params(query: DeviceQuery) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for key, value in query.model_dump(mode="json", by_alias=True, exclude_none=True).items():
-        if isinstance(value, bool):
-            params[key] = "true" if value else "false"
-        elif isinstance(value, list):
-            params[key] = ",".join(value)
-        else:
-            params[key] = str(value)
-    return params

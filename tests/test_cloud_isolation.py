@@ -29,7 +29,13 @@ import sqlalchemy as sa
 
 from cloud import tls
 from cloud.contract.admin import AttachCodeCreate, PrincipalCreate, Role, TokenCreate
-from cloud.contract.attach import EnrollRequest, Heartbeat, HierarchyRegistration, RenewRequest
+from cloud.contract.attach import (
+    DeleteReleaseRequest,
+    EnrollRequest,
+    Heartbeat,
+    HierarchyRegistration,
+    RenewRequest,
+)
 from cloud.contract.devices import DeviceQuery
 from cloud.contract.errors import ERROR_CODES
 from cloud.contract.inventory import IngestBatch
@@ -38,6 +44,7 @@ from cloud.service.api import Endpoint
 from cloud.service.app import all_endpoints
 from cloud.service.openapi import openapi_document
 from cloud.service.routes_devices import MdmEnrollment
+from cloud.store.held_deletes import save_report
 from cloud.store.schema import cloud_metadata
 from tests.cloud_fixtures import make_hierarchy, record, smsid
 from tests.cloud_service import RunningService, new_key_and_csr, start_service
@@ -52,7 +59,7 @@ PARAM_KINDS = {
     "deviceId": "device",
 }
 # Bodies and queries the matrix knows how to fill; a new model must be added here.
-ADMIN_BODIES = (PrincipalCreate, TokenCreate, AttachCodeCreate, MdmEnrollment)
+ADMIN_BODIES = (PrincipalCreate, TokenCreate, AttachCodeCreate, MdmEnrollment, DeleteReleaseRequest)
 CONNECTOR_BODIES = (RenewRequest, HierarchyRegistration, Heartbeat, IngestBatch)
 QUERIES = (DeviceQuery,)
 TENANT_TABLES = [t for t in cloud_metadata.sorted_tables if "tenant_id" in t.c]
@@ -445,6 +452,8 @@ def admin_body(endpoint: Endpoint, caller: Tenant, target: Tenant) -> dict[str, 
         # Across tenants: B's device's Entra id must never link to B's device.
         aad = target.aad_ids[0] if other else aad_id(50_000 + n)
         return {"azureAdDeviceId": aad, "deviceName": f"MDM-{n}"}
+    if endpoint.body is DeleteReleaseRequest:
+        return {}  # every held delete of the hierarchy
     raise AssertionError(f"no example body for {endpoint.body.__name__}")
 
 
@@ -478,7 +487,11 @@ async def disposable(service: RunningService, tenant: Tenant, kind: str, role: R
         return token_id
     if kind == "hierarchy":
         async with service.state.engine.begin() as conn:
-            return await make_hierarchy(conn, tenant.tenant_id, f"H-TMP{n}", "TMP")
+            hierarchy_id = await make_hierarchy(conn, tenant.tenant_id, f"H-TMP{n}", "TMP")
+            # With deletes held, so that a release of them succeeds.
+            held = {"cycleId": f"c{n}", "count": 600, "heldAt": "2026-11-01T09:00:00Z"}
+            await save_report(conn, tenant.tenant_id, hierarchy_id, [held], service.clock())
+            return hierarchy_id
     if kind == "connector":
         code = await bootstrap.create_attach_code(service.state, tenant.tenant_id, 1, None)
         enrolled, _ = await enroll(service, code, f"H-SPARE{n}", "SPR")

@@ -18,7 +18,7 @@ import itertools
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -31,8 +31,11 @@ from cloud import tls
 from cloud.contract.admin import AttachCodeCreate, PrincipalCreate, Role, TokenCreate
 from cloud.contract.attach import (
     ConnectorStatus,
+    DeleteReleaseRequest,
     EnrollRequest,
     Heartbeat,
+    HeldDeleteGroup,
+    HeldDeviceRef,
     HierarchyRegistration,
     RenewRequest,
 )
@@ -346,7 +349,17 @@ def example_bodies() -> dict[type[BaseModel], dict[str, Any]]:
         Heartbeat: Heartbeat(
             connector_version="1.2.3",
             status=ConnectorStatus(site_devices=3, backlog=0, lag_seconds=1.5),
+            held_deletes=[
+                HeldDeleteGroup(
+                    cycle_id="c1",
+                    count=600,
+                    held_at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+                    sample=[HeldDeviceRef(smsid=record(1).smsid, name="WKS00001")],
+                )
+            ],
+            applied_releases=[uuid.uuid4()],
         ).wire(),
+        DeleteReleaseRequest: DeleteReleaseRequest(cycle_id="c1").wire(),
         IngestBatch: full_batch.wire(),
     }
 
@@ -462,7 +475,8 @@ async def test_answers_validate_against_the_documented_responses(service: Runnin
     await check(
         connector, "PUT", curl, "/connector/v1/hierarchy", "/connector/v1/hierarchy", registration
     )
-    heartbeat = {"status": {"siteDevices": 2, "custom": "x"}}
+    held = {"cycleId": "c1", "count": 600, "heldAt": "2026-11-01T09:00:00Z"}
+    heartbeat = {"status": {"siteDevices": 2, "custom": "x"}, "heldDeletes": [held]}
     await check(
         connector, "POST", curl, "/connector/v1/heartbeat", "/connector/v1/heartbeat", heartbeat
     )
@@ -496,6 +510,13 @@ async def test_answers_validate_against_the_documented_responses(service: Runnin
         if listed and (e.method, e.path) not in seen:
             await check(admin, "GET", api, e.path, e.path)
     await check(admin, "GET", api, "/api/v1/hierarchies/H-OAS", "/api/v1/hierarchies/{hierarchyId}")
+    held_route = "/api/v1/hierarchies/{hierarchyId}/held-deletes"
+    held_path = "/api/v1/hierarchies/H-OAS/held-deletes"
+    await check(admin, "GET", api, held_path, held_route)
+    await check(admin, "POST", api, f"{held_path}/release", f"{held_route}/release", {})
+    await check(admin, "GET", api, f"{held_path}/releases", f"{held_route}/releases")
+    # The heartbeat answer that carries the release order matches the document too.
+    await check(connector, "POST", curl, "/connector/v1/heartbeat", "/connector/v1/heartbeat", {})
     await check(
         admin, "DELETE", api, f"/api/v1/tokens/{made['tokenId']}", "/api/v1/tokens/{tokenId}"
     )

@@ -1,15 +1,30 @@
-"""Tenant attach: enrollment of a connector, hierarchy registration, heartbeat."""
+"""Tenant attach: enrollment of a connector, hierarchy registration, heartbeat.
+
+The heartbeat also carries the delete guard's side of DESIGN.md section 6:
+the connector reports the deletes it holds, and the answer delivers the
+release orders admins gave through the tenant API (see `HeldDeleteGroup`,
+`DeleteReleaseOrder`).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 
 from pydantic import ConfigDict, Field
 
 from cloud.contract.naming import CamelModel, CamelResponse
 
+# Identifier patterns shared by the contract modules; they live here because
+# `inventory` imports this module, so this one cannot import `inventory`.
 HIERARCHY_ID = r"^[0-9A-Za-z][0-9A-Za-z._:{}-]{0,63}$"
 SITE_CODE = r"^[A-Za-z0-9]{3}$"
+SMSID = r"^GUID:[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+
+# Bounds of the delete guard's part of a heartbeat (a report is a summary, not a list).
+MAX_HELD_GROUPS = 1000
+MAX_HELD_SAMPLE = 50
+MAX_APPLIED_RELEASES = 100
 
 
 class EnrollRequest(CamelModel):
@@ -64,19 +79,60 @@ class ConnectorStatus(CamelModel):
     certificate_not_after: datetime | None = None
 
 
+class HeldDeviceRef(CamelModel):
+    """One device whose delete the guard holds."""
+
+    smsid: str = Field(pattern=SMSID)
+    name: str | None = Field(default=None, max_length=255)
+
+
+class HeldDeleteGroup(CamelModel):
+    """The deletes one sync cycle held: how many, since when, and a sample of them."""
+
+    cycle_id: str = Field(min_length=1, max_length=64)
+    count: int = Field(ge=0)
+    held_at: datetime
+    sample: list[HeldDeviceRef] = Field(default_factory=list, max_length=MAX_HELD_SAMPLE)
+
+
+class DeleteReleaseOrder(CamelResponse):
+    """An admin's release of held deletes, delivered to the connector until it applies it.
+
+    `cycle_id` None releases every held delete; the connector names the order
+    in `Heartbeat.applied_releases` once it has let the deletes through.
+    """
+
+    release_id: UUID
+    cycle_id: str | None
+    requested_by: str
+    requested_at: datetime
+
+
 class Heartbeat(CamelModel):
-    """A periodic sign of life, with status."""
+    """A periodic sign of life, with status and the delete guard's state.
+
+    `held_deletes`: None keeps the report of an earlier heartbeat; a list,
+    even an empty one, replaces it. `applied_releases`: release orders the
+    connector has applied; repeating an id is harmless, unknown ids are ignored.
+    """
 
     connector_version: str = Field(default="unknown", max_length=64)
     status: ConnectorStatus = Field(default_factory=ConnectorStatus)
+    held_deletes: list[HeldDeleteGroup] | None = Field(default=None, max_length=MAX_HELD_GROUPS)
+    applied_releases: list[UUID] = Field(default_factory=list, max_length=MAX_APPLIED_RELEASES)
 
 
 class HeartbeatAck(CamelResponse):
-    """The service's answer: its clock (for skew checks) and what it has applied."""
+    """The service's answer: its clock (for skew checks), what it has applied, release orders.
+
+    `delete_releases` lists every release order of the hierarchy not yet
+    applied, oldest first, on every heartbeat until the connector reports it.
+    """
 
     server_time: datetime
     last_applied_sequence: int | None
     detached: bool = False
+    delete_releases: list[DeleteReleaseOrder] = []
 
 
 class HierarchyOut(CamelResponse):
@@ -107,3 +163,27 @@ class ConnectorOut(CamelResponse):
     enrolled_at: datetime
     last_seen_at: datetime | None
     revoked_at: datetime | None
+
+
+class HeldDeletesOut(CamelResponse):
+    """The connector's latest report of held deletes; `reported_at` None if it never reported."""
+
+    value: list[HeldDeleteGroup]
+    reported_at: datetime | None
+
+
+class DeleteReleaseRequest(CamelModel):
+    """An admin's release: of one cycle's held deletes, or (no `cycle_id`) of all of them."""
+
+    cycle_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class DeleteReleaseOut(CamelResponse):
+    """A release order as admins see it; `applied_at` is set when the connector applied it."""
+
+    release_id: UUID
+    hierarchy_id: str
+    cycle_id: str | None
+    requested_by: str
+    requested_at: datetime
+    applied_at: datetime | None

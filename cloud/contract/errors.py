@@ -29,6 +29,7 @@ ERROR_CODES: dict[str, int] = {
     "conflict": 409,
     "batch_conflict": 409,
     "hierarchy_detached": 409,
+    "nothing_held": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "rate_limited": 429,

@@ -13,11 +13,10 @@ from uuid import UUID
 
 from pydantic import Field
 
-from cloud.contract.attach import HIERARCHY_ID
+from cloud.contract.attach import HIERARCHY_ID, SMSID
 from cloud.contract.naming import CamelModel, CamelResponse
 
 MAX_BATCH_ITEMS = 5000
-SMSID = r"^GUID:[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
 GUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 COLLECTION_ID = r"^[A-Za-z0-9]{8}$"

@@ -20,6 +20,7 @@ from cloud.service import (
     routes_attach,
     routes_connector,
     routes_devices,
+    routes_held_deletes,
     routes_system,
     routes_tenancy,
 )
@@ -52,6 +53,7 @@ APIS: tuple[Api, ...] = (
     routes_attach.api,
     routes_connector.api,
     routes_devices.api,
+    routes_held_deletes.api,
 )
 
 

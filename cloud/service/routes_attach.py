@@ -23,8 +23,6 @@ from cloud.store import tenancy
 
 api = Api()
 
-api = Api()
-
 
 @api.route(
     "GET",

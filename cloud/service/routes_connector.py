@@ -26,6 +26,7 @@ from cloud.contract.inventory import IngestAck, IngestBatch
 from cloud.service.api import Api, Call
 from cloud.service.errors import ApiError
 from cloud.service.routes_attach import hierarchy_out
+from cloud.service.routes_held_deletes import heartbeat_releases
 from cloud.store import attach as attach_store
 from cloud.store import tenancy
 from cloud.store.attach import IssuedCertificate
@@ -225,7 +226,7 @@ async def _registered(call: Call, conn: sa.ext.asyncio.AsyncConnection) -> sa.Ro
 
 @api.route("POST", "/connector/v1/heartbeat", body=Heartbeat, response=HeartbeatAck, **CONNECTOR)
 async def heartbeat(call: Call) -> HeartbeatAck:
-    """Record a sign of life and status; answer with the server's clock and progress."""
+    """Record a sign of life, status and held deletes; answer with clock, progress, releases."""
     body: Heartbeat = call.body
     who = call.connector
     assert who is not None
@@ -240,11 +241,13 @@ async def heartbeat(call: Call) -> HeartbeatAck:
             status=body.status.model_dump(mode="json", by_alias=True, exclude_none=True),
             now=now,
         )
+        releases = await heartbeat_releases(conn, who, body, now)
         await attach_store.touch_connector(conn, who.tenant_id, who.connector_id, now)
     return HeartbeatAck(
         server_time=now.replace(tzinfo=UTC),
         last_applied_sequence=row["last_applied_sequence"],
         detached=row["detached_at"] is not None,
+        delete_releases=releases,
     )
 
 

@@ -281,3 +281,38 @@ audit_log = sa.Table(
     sa.PrimaryKeyConstraint("tenant_id", "entry_id"),
     sa.Index("ix_audit_log_at", "tenant_id", "at"),
 )
+
+# The delete guard (DESIGN.md section 6): the connector's latest report of the
+# deletes it holds, one row per hierarchy, replaced by each report.
+held_delete_reports = sa.Table(
+    "held_delete_reports",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("groups", sa.JSON, nullable=False),
+    sa.Column("reported_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id"),
+)
+
+# Admins' release orders, delivered in heartbeat answers until applied.
+delete_releases = sa.Table(
+    "delete_releases",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("release_id", ID, nullable=False),
+    sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("cycle_id", sa.String(64)),
+    # "cycle:<id>" or "all" while the order is pending, NULL once applied: the
+    # unique key lets one equal order pend at a time, on every backend.
+    sa.Column("pending_key", sa.String(72)),
+    sa.Column("requested_by", sa.String(128), nullable=False),
+    sa.Column("requested_by_id", ID, nullable=False),
+    sa.Column("requested_at", sa.DateTime, nullable=False),
+    sa.Column("applied_at", sa.DateTime),
+    sa.Column("applied_by", ID),
+    sa.PrimaryKeyConstraint("tenant_id", "release_id"),
+    sa.UniqueConstraint(
+        "tenant_id", "hierarchy_id", "pending_key", name="uq_delete_releases_pending"
+    ),
+    sa.Index("ix_delete_releases_requested", "tenant_id", "hierarchy_id", "requested_at"),
+)

@@ -153,8 +153,14 @@ async def check_token(conn: AsyncConnection, token: str, now: datetime) -> Token
     token_id, _, secret = rest.partition("_")
     if prefix != TOKEN_PREFIX or len(token_id) != 32 or not secret:
         return TokenCheck(None, "invalid_token")
+    # Labelled: the token has a `name` of its own, and it is not the principal's.
     stmt = (
-        sa.select(api_tokens, principals.c.name, principals.c.role, principals.c.disabled_at)
+        sa.select(
+            api_tokens,
+            principals.c.name.label("principal_name"),
+            principals.c.role,
+            principals.c.disabled_at,
+        )
         .join(
             principals,
             sa.and_(
@@ -181,7 +187,8 @@ async def check_token(conn: AsyncConnection, token: str, now: datetime) -> Token
             .values(last_used_at=now)
         )
     return TokenCheck(
-        Principal(row["tenant_id"], row["principal_id"], row["name"], Role(row["role"])), None
+        Principal(row["tenant_id"], row["principal_id"], row["principal_name"], Role(row["role"])),
+        None,
     )
 
 
