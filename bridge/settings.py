@@ -210,6 +210,7 @@ class SyncSettings(_Section):
     interval_seconds: float = Field(default=60, gt=0, le=86_400)
     batch_size: int = Field(default=1000, ge=1, le=MAX_BATCH_ITEMS)
     in_flight: int = Field(default=4, ge=1, le=32)
+    heartbeat_seconds: float = Field(default=30, gt=0, le=3600)
     # Deletes of a cycle are held when they exceed either limit.
     delete_guard_count: int = Field(default=500, ge=0)
     delete_guard_percent: float = Field(default=10, ge=0, le=100)
@@ -535,6 +536,8 @@ interval_seconds = {interval_seconds}
 # Devices per upload batch (1 to {max_batch}), and batches in flight at once.
 batch_size = {batch_size}
 in_flight = {in_flight}
+# Seconds between heartbeats (status to the tenant, release orders back).
+heartbeat_seconds = {heartbeat_seconds}
 # The delete guard: a cycle that would delete more devices than this, or more
 # than this percentage of the hierarchy, holds every delete until an admin
 # releases them.

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from bridge.cli.cloud_commands import cloud
+from bridge.cli.connector_commands import connector, status
 from bridge.cli.demo_command import demo
 from bridge.cli.onprem_commands import onprem
 from workloads.errors import CobridgeError
@@ -56,6 +57,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 cli.add_command(onprem)
 cli.add_command(cloud)
+cli.add_command(connector)
+cli.add_command(status)
 cli.add_command(demo)
 
 

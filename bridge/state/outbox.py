@@ -173,6 +173,16 @@ class Outbox:
             for r in rows
         ]
 
+    def backlog(self) -> tuple[int, int]:
+        """(batches, records) awaiting acknowledgement."""
+        stmt = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(outbox.c.upserts + outbox.c.tombstones), 0),
+        ).where(outbox.c.status == "pending")
+        with self._scope.read("counting the backlog") as conn:
+            batches, records = conn.execute(stmt).one()
+        return int(batches), int(records)
+
     def acknowledge(self, batch_id: uuid.UUID, ack: IngestAck, *, now: datetime) -> bool:
         """Apply the batch's effects to device state and close it, atomically.
 

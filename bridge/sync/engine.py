@@ -217,10 +217,16 @@ class SyncEngine:
         workers = [asyncio.create_task(consume()) for _ in range(options.in_flight)]
         producer = asyncio.create_task(asyncio.to_thread(produce))
         try:
-            await all_or_first_error([producer])
+            await self._until_produced(producer, workers)
+            stopped = producer.exception()
+            if stopped is not None and not isinstance(stopped, CycleStopped):
+                raise stopped
+            # Stopping (SIGTERM) still lets the batches in flight finish.
             for _ in workers:
                 await queue.put(None)
             await all_or_first_error(workers)
+            if stopped is not None:
+                raise stopped
         except BaseException:
             failed.set()
             for worker in workers:
@@ -228,6 +234,18 @@ class SyncEngine:
             await asyncio.gather(producer, *workers, return_exceptions=True)
             raise
         self._record(plan, producer.result(), report)
+
+    @staticmethod
+    async def _until_produced(
+        producer: asyncio.Future[object], workers: list[asyncio.Task[None]]
+    ) -> None:
+        """Wait for the producer to end; raise at once if an upload fails first."""
+        waiting: set[asyncio.Future[object]] = {producer, *workers}
+        while not producer.done():
+            done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not producer and not task.cancelled() and task.exception():
+                    raise task.exception()  # type: ignore[misc]
 
     def _check_stop(self, failed: threading.Event) -> None:
         if self._stop.is_set() or failed.is_set():

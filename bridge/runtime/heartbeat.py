@@ -1,0 +1,148 @@
+"""The heartbeat: status to the tenant, release orders back from it.
+
+Every `heartbeat_seconds` (and after each cycle) the connector reports its
+status and the deletes it holds. The answer lists the release orders admins
+gave through the tenant API; each is applied to the held deletes here (who
+released them is recorded as `tenant:<admin>`) and named in the next
+heartbeat so the tenant marks it applied. Applying an order twice changes
+nothing, so a crash between applying and reporting is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from bridge.runtime.observability import ConnectorMetrics
+from bridge.runtime.status import status_report
+from bridge.settings import ConnectorSettings
+from bridge.state import ConnectorState
+from cloud.client import CloudClient
+from cloud.client_errors import CloudError
+from cloud.contract.attach import (
+    MAX_HELD_GROUPS,
+    MAX_HELD_SAMPLE,
+    ConnectorStatus,
+    DeleteReleaseOrder,
+    Heartbeat,
+    HeldDeleteGroup,
+    HeldDeviceRef,
+)
+from workloads.errors import CobridgeError
+
+log = logging.getLogger("cobridge.connector")
+
+
+class HeartbeatReporter:
+    """Sends heartbeats and applies the release orders they bring back."""
+
+    def __init__(
+        self,
+        client: CloudClient,
+        state: ConnectorState,
+        settings: ConnectorSettings,
+        metrics: ConnectorMetrics,
+        *,
+        version: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._client = client
+        self._state = state
+        self._settings = settings
+        self._metrics = metrics
+        self._version = version
+        self._clock = clock
+        self._applied: list[uuid.UUID] = []
+        self._lock = asyncio.Lock()
+        self.detached = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Beat until `stop` is set."""
+        while not stop.is_set():
+            await self.beat()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._settings.sync.heartbeat_seconds)
+
+    async def beat(self) -> None:
+        """One heartbeat; failures are logged and counted, never raised."""
+        async with self._lock:
+            try:
+                heartbeat = await asyncio.to_thread(self._heartbeat)
+                ack = await self._client.heartbeat(heartbeat)
+            except (CloudError, CobridgeError) as failure:
+                self._metrics.heartbeats.labels("failed").inc()
+                log.warning("heartbeat failed: %s", failure)
+                return
+            self._metrics.heartbeats.labels("ok").inc()
+            # What this heartbeat reported is now recorded by the tenant.
+            reported = set(heartbeat.applied_releases)
+            self._applied = [r for r in self._applied if r not in reported]
+            if ack.detached and not self.detached:
+                log.error("the tenant has detached this hierarchy: uploads are refused")
+            self.detached = ack.detached
+            for order in ack.delete_releases:
+                await asyncio.to_thread(self._apply, order)
+
+    def _apply(self, order: DeleteReleaseOrder) -> None:
+        released = self._state.deletes.release(
+            f"tenant:{order.requested_by}"[:255], now=self._clock(), cycle_id=order.cycle_id
+        )
+        log.warning(
+            "released %d held delete(s) by order of %s",
+            len(released),
+            order.requested_by,
+            extra={"release_id": str(order.release_id), "cycle_id": order.cycle_id},
+        )
+        if order.release_id not in self._applied:
+            self._applied.append(order.release_id)
+
+    def _heartbeat(self) -> Heartbeat:
+        settings = self._settings
+        report = status_report(
+            self._state,
+            settings.data_dir,
+            now=self._clock(),
+            interval_seconds=settings.sync.interval_seconds,
+        )
+        self._metrics.quarantined.set(report.quarantined)
+        self._metrics.held_deletes.set(report.held_deletes)
+        self._metrics.backlog.set(report.backlog_batches)
+        last = report.last_cycle
+        status = ConnectorStatus(
+            last_cycle_at=last.started_at if last else None,
+            last_cycle_seconds=last.seconds if last else None,
+            site_devices=report.site_devices,
+            backlog=report.backlog_records,
+            lag_seconds=report.lag_seconds,
+            quarantined=report.quarantined,
+            held_deletes=report.held_deletes,
+            certificate_not_after=report.certificate_not_after,
+            outcome=last.outcome if last else None,
+            error=last.error if last else None,
+            situations=report.situations,
+        )
+        return Heartbeat(
+            connector_version=self._version,
+            status=status,
+            held_deletes=self._held_groups(),
+            applied_releases=list(self._applied),
+        )
+
+    def _held_groups(self) -> list[HeldDeleteGroup]:
+        counts: dict[str, int] = {}
+        since: dict[str, datetime] = {}
+        samples: dict[str, list[HeldDeviceRef]] = {}
+        for entry in self._state.deletes.held():
+            counts[entry.cycle_id] = counts.get(entry.cycle_id, 0) + 1
+            since.setdefault(entry.cycle_id, entry.held_at)
+            sample = samples.setdefault(entry.cycle_id, [])
+            if len(sample) < MAX_HELD_SAMPLE:
+                sample.append(HeldDeviceRef(smsid=entry.smsid, name=entry.name))
+        return [
+            HeldDeleteGroup(cycle_id=c, count=n, held_at=since[c], sample=samples[c])
+            for c, n in list(counts.items())[:MAX_HELD_GROUPS]
+        ]

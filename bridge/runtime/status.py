@@ -1,0 +1,150 @@
+"""`cobridge status`: the connector's health from its state store and identity, offline.
+
+Everything here is read from the data directory and the state store, so
+status answers whether or not the connector is running, and the running
+connector reports the same figures in its heartbeat and on `/healthz`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from bridge.runtime.enrollment import load_identity
+from bridge.state import ConnectorState, SyncRun
+
+# A cycle older than this many intervals means the connector is not keeping up.
+STALE_INTERVALS = 3
+
+
+class CycleOut(BaseModel):
+    """One cycle as status shows it."""
+
+    run_id: str
+    kind: str
+    outcome: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    seconds: float | None
+    error: str | None
+    counts: dict[str, int]
+
+
+class HeldGroupOut(BaseModel):
+    """Deletes one cycle held."""
+
+    cycle_id: str
+    count: int
+    held_at: datetime
+
+
+class StatusReport(BaseModel):
+    """Everything `cobridge status` shows (`--json` prints this model)."""
+
+    hierarchy_id: str | None
+    tenant_id: str | None
+    connector_id: str | None
+    certificate_not_after: datetime | None
+    certificate_days_left: float | None
+    last_cycle: CycleOut | None
+    last_success_at: datetime | None
+    lag_seconds: float | None
+    situations: dict[str, int]
+    site_devices: int | None
+    attached_devices: int
+    quarantined: int
+    quarantine_by_reason: dict[str, int]
+    held_deletes: int
+    held_groups: list[HeldGroupOut]
+    backlog_batches: int
+    backlog_records: int
+    healthy: bool
+    problems: list[str]  # what makes the connector unhealthy
+    notices: list[str]  # what needs an admin, without being a failure
+
+
+def _cycle(run: SyncRun) -> CycleOut:
+    seconds = None
+    if run.finished_at is not None:
+        seconds = round((run.finished_at - run.started_at).total_seconds(), 3)
+    return CycleOut(
+        run_id=run.run_id,
+        kind=run.kind,
+        outcome=run.outcome,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        seconds=seconds,
+        error=run.error,
+        counts={k: v for k, v in run.counts.items() if not k.startswith("situation.")},
+    )
+
+
+def status_report(
+    state: ConnectorState, data_dir: Path, *, now: datetime, interval_seconds: float
+) -> StatusReport:
+    """The status of the connector whose state and data directory these are (`now` aware)."""
+    identity = load_identity(data_dir)
+    runs = state.runs.recent(100)
+    last = runs[0] if runs else None
+    success = next((r for r in runs if r.outcome == "ok"), None)
+    held = state.deletes.held()
+    groups: dict[str, HeldGroupOut] = {}
+    for entry in held:
+        group = groups.setdefault(
+            entry.cycle_id, HeldGroupOut(cycle_id=entry.cycle_id, count=0, held_at=entry.held_at)
+        )
+        group.count += 1
+    quarantine = state.quarantine.counts()
+    batches, records = state.outbox.backlog()
+    lag = (now - success.finished_at).total_seconds() if success and success.finished_at else None
+    problems: list[str] = []
+    if last is None:
+        problems.append("no sync cycle has run yet")
+    elif last.outcome == "failed":
+        problems.append(f"the last cycle failed: {last.error}")
+    elif last.outcome == "partial":
+        problems.append(f"the last cycle was partial: {last.error}")
+    if lag is not None and lag > STALE_INTERVALS * interval_seconds + 60:
+        problems.append(f"no successful cycle for {lag:.0f} s")
+    notices: list[str] = []
+    if held:
+        notices.append(
+            f"{len(held)} delete(s) held by the delete guard: review them, then run "
+            "`cobridge connector release-deletes`"
+        )
+    not_after = identity.not_after if identity else None
+    days_left = (not_after - now).total_seconds() / 86400 if not_after else None
+    if days_left is not None and days_left < 7:
+        notices.append(f"the client certificate expires in {days_left:.1f} days")
+    counts: dict[str, Any] = last.counts if last else {}
+    situations = {k.split(".", 1)[1]: v for k, v in counts.items() if k.startswith("situation.")}
+    if not situations and success is not None:
+        situations = {
+            k.split(".", 1)[1]: v for k, v in success.counts.items() if k.startswith("situation.")
+        }
+    site_devices = success.counts.get("records") if success else None
+    return StatusReport(
+        hierarchy_id=identity.hierarchy_id if identity else None,
+        tenant_id=identity.tenant_id if identity else None,
+        connector_id=identity.connector_id if identity else None,
+        certificate_not_after=not_after,
+        certificate_days_left=round(days_left, 2) if days_left is not None else None,
+        last_cycle=_cycle(last) if last else None,
+        last_success_at=success.finished_at if success else None,
+        lag_seconds=round(lag, 1) if lag is not None else None,
+        situations=situations,
+        site_devices=site_devices,
+        attached_devices=state.devices.count(),
+        quarantined=sum(quarantine.values()),
+        quarantine_by_reason=quarantine,
+        held_deletes=len(held),
+        held_groups=sorted(groups.values(), key=lambda g: g.held_at),
+        backlog_batches=batches,
+        backlog_records=records,
+        healthy=not problems,
+        problems=problems,
+        notices=notices,
+    )
