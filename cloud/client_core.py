@@ -38,6 +38,7 @@ from cloud.client_policy import (
     Transient,
     WaitRetryAfterOrBackoff,
 )
+from cloud.client_throttle import ThrottleGovernor
 from cloud.tls import client_context
 
 __all__ = ["ClientCore", "Params", "Reply", "Target"]
@@ -85,6 +86,8 @@ class ClientCore:
         max_wait: float = 60,
         initial_wait: float = 0.5,
         allow_http: bool = False,
+        max_concurrency: int = 64,
+        throttle_cooldown: float = 60.0,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -106,6 +109,9 @@ class ClientCore:
         self._ssl = client_context(ca_pem, cert_chain_pem, key_pem) if uses_tls else None
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        self._max_concurrency = max_concurrency
+        self._throttle_cooldown = throttle_cooldown
+        self.governor = ThrottleGovernor(max_concurrency, cooldown=throttle_cooldown)
         self.stats = ClientStats()
 
     def with_certificate(self, cert_chain_pem: bytes, key_pem: bytes) -> Self:
@@ -127,6 +133,8 @@ class ClientCore:
             max_wait=self._max_wait,
             initial_wait=self._initial_wait,
             allow_http=self._allow_http,
+            max_concurrency=self._max_concurrency,
+            throttle_cooldown=self._throttle_cooldown,
         )
 
     async def __aenter__(self) -> Self:
@@ -197,15 +205,18 @@ class ClientCore:
 
         async def attempt() -> Reply:
             call.attempts += 1
-            try:
-                return await self._attempt(
-                    session, operation, method, url, body, sent_headers, params, timeout, stream
-                )
-            except Transient as failure:
-                call.failures.append(failure.what)
-                if failure.status in (429, 503):
-                    call.throttled += 1
-                raise
+            async with self.governor.slot():
+                try:
+                    return await self._attempt(
+                        session, operation, method, url, body, sent_headers, params, timeout, stream
+                    )
+                except Transient as failure:
+                    call.failures.append(failure.what)
+                    if failure.status in (429, 503):
+                        call.throttled += 1
+                        wait = failure.retry_after
+                        self.governor.throttled(None if wait is None else min(wait, self._max_wait))
+                    raise
 
         async def sleep(seconds: float) -> None:
             call.waited += seconds

@@ -539,11 +539,12 @@ def test_keys_are_normalised_on_both_sides() -> None:
         name="WKS",
         aad_device_id="0000ABCD-AAAA-4BBB-8CCC-DDDDDDDDDDDD",
         serial="Default string",
+        model="ThinkPad T14",
         acked_sequence=1,
         tombstoned=True,
         updated_at=datetime(2026, 1, 1),
     )
-    known = KnownDevice.from_state(row, model="ThinkPad T14")
+    known = KnownDevice.from_state(row, model=row.model)
     assert known == KnownDevice(
         aad_device_id="0000abcd-aaaa-4bbb-8ccc-dddddddddddd",
         serial=None,
