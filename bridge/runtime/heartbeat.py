@@ -15,7 +15,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from bridge.runtime.observability import ConnectorMetrics
 from bridge.runtime.status import status_report
@@ -35,6 +35,13 @@ from cloud.contract.attach import (
 from workloads.errors import CobridgeError
 
 log = logging.getLogger("cobridge.connector")
+
+# Holds this close to an order's time (after correcting for skew) count as before it.
+CLOCK_TOLERANCE = timedelta(seconds=2)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class HeartbeatReporter:
@@ -84,13 +91,29 @@ class HeartbeatReporter:
             if ack.detached and not self.detached:
                 log.error("the tenant has detached this hierarchy: uploads are refused")
             self.detached = ack.detached
+            # The service's clock minus ours, to read its times on our clock.
+            skew = _aware(ack.server_time) - self._clock()
             for order in ack.delete_releases:
-                await asyncio.to_thread(self._apply, order)
+                await asyncio.to_thread(self._apply, order, skew)
 
-    def _apply(self, order: DeleteReleaseOrder) -> None:
-        released = self._state.deletes.release(
-            f"tenant:{order.requested_by}"[:255], now=self._clock(), cycle_id=order.cycle_id
-        )
+    def _apply(self, order: DeleteReleaseOrder, skew: timedelta) -> None:
+        """Release what the order names: one cycle, or every group held before it was given.
+
+        A "release all" never lets through deletes held after the admin asked:
+        those were not in front of the admin.
+        """
+        by = f"tenant:{order.requested_by}"[:255]
+        now = self._clock()
+        if order.cycle_id is not None:
+            released = self._state.deletes.release(by, now=now, cycle_id=order.cycle_id)
+        else:
+            asked = _aware(order.requested_at) - skew + CLOCK_TOLERANCE
+            cycles = {h.cycle_id for h in self._state.deletes.held() if h.held_at <= asked}
+            released = [
+                entry
+                for cycle in sorted(cycles)
+                for entry in self._state.deletes.release(by, now=now, cycle_id=cycle)
+            ]
         log.warning(
             "released %d held delete(s) by order of %s",
             len(released),
