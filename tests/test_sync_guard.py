@@ -136,7 +136,7 @@ def _settings(rig: Rig, tmp_path: Path) -> ConnectorSettings:
 async def test_a_release_through_the_tenant_api_reaches_the_connector(
     rig: Rig, tmp_path: Path
 ) -> None:
-    gone, removed = await _mass_delete(rig, 60)
+    gone, _removed = await _mass_delete(rig, 60)
     await rig.engine().run_cycle()
     reporter = HeartbeatReporter(
         rig.connector,
