@@ -87,7 +87,7 @@ async def _mass_delete(rig: Rig, count: int) -> tuple[set[str], dict[str, list[d
 
 @pytest.mark.asyncio
 async def test_a_mass_delete_is_held_until_released_locally(rig: Rig) -> None:
-    gone = await _mass_delete(rig, 60)  # 20% of the hierarchy
+    gone, _ = await _mass_delete(rig, 60)  # 20% of the hierarchy
     before = await rig.tenant_smsids()
     held = await rig.engine().run_cycle()
     assert held.outcome == "ok"
