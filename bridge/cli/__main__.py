@@ -1,0 +1,5 @@
+"""`python -m bridge.cli`: the `cobridge` command without its console script."""
+
+from bridge.cli import main
+
+main()

@@ -1,0 +1,183 @@
+"""The running connector: enrollment, heartbeat, /healthz, /metrics, status, SIGTERM, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from click.testing import CliRunner
+
+from bridge.cli import cli
+from bridge.runtime.enrollment import EnrollmentError
+from bridge.runtime.runner import ConnectorRunner
+from bridge.settings import ConnectorSettings
+from cloud.client import CloudClient
+from tests.cloud_service import RunningService
+from tests.sync_rig import seeded_site
+
+
+def write_config(tmp_path: Path, service: RunningService, code: str | None) -> Path:
+    """A connector configuration for the test service and an embedded site in tmp_path."""
+    root = tmp_path / "root.pem"
+    root.write_bytes(service.root_pem)
+    code_line = f'attach_code = "{code}"' if code else ""
+    config = tmp_path / "connector.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "connector"}"\n'
+        f'[site]\ndb = "{tmp_path / "site.db"}"\n'
+        f'[cloud]\nconnector_url = "{service.connector_url}"\napi_url = "{service.api_url}"\n'
+        f'ca_file = "{root}"\n{code_line}\n'
+        "[sync]\ninterval_seconds = 1\nheartbeat_seconds = 1\nbatch_size = 50\n"
+        '[observability]\nmetrics_port = 0\nlog_level = "warning"\n'
+    )
+    return config
+
+
+async def _admin(service: RunningService) -> CloudClient:
+    _, token = await service.tenant_with_admin(f"rt-{os.urandom(3).hex()}")
+    return CloudClient(service.api_url, None, ca_pem=service.root_pem, token=token)
+
+
+@pytest.mark.asyncio
+async def test_runner_enrolls_syncs_beats_and_serves_health(
+    service: RunningService, tmp_path: Path
+) -> None:
+    site = seeded_site(tmp_path / "site.db", 150, seed=8)
+    site.dispose()
+    async with await _admin(service) as admin:
+        code = (await admin.create_attach_code()).code
+        settings = ConnectorSettings.load(write_config(tmp_path, service, code))
+        runner = ConnectorRunner(settings)
+        task = asyncio.create_task(runner.run())
+        await asyncio.wait_for(runner.first_cycle.wait(), 60)
+        assert runner.last_report is not None
+        assert (runner.last_report.kind, runner.last_report.outcome) == ("full", "ok")
+        key = settings.data_dir / "connector.key"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        async with aiohttp.ClientSession() as http:
+            base = f"http://127.0.0.1:{runner.metrics_port}"
+            async with http.get(f"{base}/healthz") as health:
+                assert health.status == 200
+                assert (await health.json())["status"] == "ok"
+            async with http.get(f"{base}/metrics") as metrics:
+                text = await metrics.text()
+        assert 'cobridge_connector_cycles_total{kind="full",outcome="ok"} 1.0' in text
+        assert "cobridge_connector_certificate_expiry_timestamp_seconds" in text
+        for _ in range(100):  # the heartbeat after the cycle carries its figures
+            [hierarchy] = await admin.list_hierarchies()
+            if hierarchy.status and "siteDevices" in hierarchy.status:
+                break
+            await asyncio.sleep(0.1)
+        assert hierarchy.last_heartbeat_at is not None
+        assert hierarchy.status is not None
+        assert hierarchy.status["siteDevices"] == runner.last_report.counts["records"]
+        runner.stop()
+        assert await asyncio.wait_for(task, 30) == 0
+
+        # Enrolled now: a second start needs no attach code and runs a delta.
+        again = ConnectorRunner(
+            settings.model_copy(
+                update={"cloud": settings.cloud.model_copy(update={"attach_code": None})}
+            )
+        )
+        assert await asyncio.wait_for(again.run(once=True), 60) == 0
+        assert again.last_report is not None
+        assert again.last_report.kind == "delta"
+        assert again.last_report.counts["uploads"] == 0
+
+    result = CliRunner().invoke(
+        cli, ["status", "--config", str(tmp_path / "connector.toml"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.output)
+    assert status["healthy"] is True
+    assert status["attached_devices"] == again.last_report.counts["unchanged"]
+    assert status["last_cycle"]["kind"] == "delta"
+
+    released = CliRunner().invoke(
+        cli,
+        [
+            "connector",
+            "release-deletes",
+            "--config",
+            str(tmp_path / "connector.toml"),
+            "--by",
+            "me",
+        ],
+    )
+    assert released.exit_code == 1
+    assert "nothing is held" in released.output
+
+
+@pytest.mark.asyncio
+async def test_without_certificate_or_attach_code_the_error_says_what_to_do(
+    service: RunningService, tmp_path: Path
+) -> None:
+    seeded_site(tmp_path / "site.db", 20).dispose()
+    runner = ConnectorRunner(ConnectorSettings.load(write_config(tmp_path, service, None)))
+    with pytest.raises(EnrollmentError) as refused:
+        await runner.run(once=True)
+    assert "not enrolled" in refused.value.message
+    assert "attach_code" in (refused.value.hint or "")
+
+
+@pytest.mark.asyncio
+async def test_sigterm_stops_a_running_connector_cleanly(
+    service: RunningService, tmp_path: Path
+) -> None:
+    seeded_site(tmp_path / "site.db", 400, seed=2).dispose()
+    async with await _admin(service) as admin:
+        code = (await admin.create_attach_code()).code
+    config = write_config(tmp_path, service, code)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bridge.cli",
+        "connector",
+        "run",
+        "--config",
+        str(config),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        state_file = tmp_path / "connector" / "connector-state.db"
+        for _ in range(600):
+            await asyncio.sleep(0.1)
+            status = CliRunner().invoke(cli, ["status", "--config", str(config), "--json"])
+            if state_file.exists() and status.exit_code == 0:
+                break
+        assert status.exit_code == 0, status.output
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 40) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    log = (await process.stderr.read()).decode()  # type: ignore[union-attr]
+    for line in filter(None, log.splitlines()):  # structured logs: JSON lines only
+        assert {"time", "level", "message"} <= set(json.loads(line))
+    assert "Traceback" not in log
+    assert code not in log  # no secrets in logs
+
+
+def test_demo_once_exits_zero_only_when_exact(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["demo", "--once", "--devices", "250", "--data-dir", str(tmp_path / "demo")]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["exact"] is True
+    assert summary["attached_devices"] == summary["expected_devices"] > 200
+    for key in ("site_devices", "attached_devices", "quarantined", "rejected", "seconds"):
+        assert key in summary
+    # Started again on the same data: the same tenant, a delta with nothing to send.
+    result = CliRunner().invoke(cli, ["demo", "--once", "--data-dir", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["cycle"]["uploads"] == 0
