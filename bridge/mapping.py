@@ -11,11 +11,8 @@ from and why; the sync engine quarantines it (DESIGN.md section 6) and the
 cycle goes on. Nothing here truncates or guesses: a value is sent as the site
 holds it, or the device is quarantined with the reason.
 
-Where both sides must agree (SMSID, GUIDs) they do: the reader's canonical
-forms match the wire patterns, and the tests keep it so. Collection ids do
-not yet: the wire's pattern wants five hex digits after the site code and so
-refuses real built-ins such as `SMSDM003` (All Desktop and Server Clients);
-until the contract accepts them, their members are quarantined here, loudly.
+Where both sides must agree (SMSID, GUIDs, collection ids) they do: the
+reader's canonical forms match the wire patterns, and the tests keep it so.
 """
 
 from __future__ import annotations

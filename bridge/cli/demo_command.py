@@ -12,15 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import signal
 import time
 from pathlib import Path
 
 import click
 
-from bridge.cli.output import console, progress_bar
+from bridge.cli.output import console, print_site_summary, progress_bar
 from bridge.runtime.demo import DemoSystem, Verification, seed_embedded_site
 from cloud.contract.devices import DeviceQuery
+from onprem.site_database import create_site_engine
+from onprem.site_reader import SiteReader
+from onprem.site_summary import summarize_site
 
 DEFAULT_DEVICES = 5000
 FIRST_SYNC_TIMEOUT = 600
@@ -58,8 +62,6 @@ def demo(
     """Run cobridge on embedded defaults and show where to look."""
     started = time.perf_counter()
     if reset and data_dir.exists():
-        import shutil
-
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with progress_bar(devices, f"seeding {devices:,} devices", enabled=not once) as _advance:
@@ -113,6 +115,11 @@ def _summary(system: DemoSystem, verification: Verification, seconds: float) -> 
 def _print_welcome(system: DemoSystem, verification: Verification, seconds: float) -> None:
     out = console()
     assert system.credentials is not None
+    engine = create_site_engine(f"sqlite:///{system.site_path}")
+    try:
+        print_site_summary(summarize_site(SiteReader(engine)), out)
+    finally:
+        engine.dispose()
     mark = "[green]exact[/green]" if verification.exact else "[red]NOT exact[/red]"
     out.print(f"[bold]cobridge demo[/bold] ready in {seconds} s")
     out.print(
