@@ -23,6 +23,7 @@ from onprem.site_generator import touch_site
 from onprem.site_reader import SiteReader
 from onprem.site_schema import v_R_System
 from tests.cloud_service import RunningService
+from tests.pg import throwaway_pg_database
 from tests.sync_rig import AS_OF, Rig, attach, close, seeded_site
 
 DEVICES = 600
@@ -235,3 +236,25 @@ async def test_stopping_mid_cycle_leaves_nothing_lost(rig: Rig) -> None:
             sa.text("SELECT status, count(*) FROM connector_outbox GROUP BY status")
         )
         assert dict(states.all()).get("pending", 0) == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.asyncio
+async def test_connector_state_on_postgresql(service: RunningService, tmp_path: Path) -> None:
+    site = seeded_site(tmp_path / "site.db", 300, seed=6)
+    with throwaway_pg_database("cobridge_cstate") as url:
+        rig = await attach(
+            service, site, tmp_path / "c", state_db=url.render_as_string(hide_password=False)
+        )
+        try:
+            assert rig.state.engine.dialect.name == "postgresql"
+            first = await rig.engine(batch_size=40, in_flight=4).run_cycle()
+            assert first.outcome == "ok", first.error
+            touch_site(rig.site, devices=30, seed=2, as_of=AS_OF)
+            rig.delete_devices([r.ResourceID for r in rig.live_rows(3)])
+            second = await rig.engine(batch_size=40, in_flight=4).run_cycle()
+            assert (second.kind, second.outcome) == ("delta", "ok")
+            assert await rig.tenant_smsids() == rig.expected_smsids()
+        finally:
+            await close(rig)
+            site.dispose()
