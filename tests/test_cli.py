@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -127,19 +128,55 @@ def test_seed_check_summary_touch_round_trip(tmp_path: Path) -> None:
     assert all(line["reason"] and line["column"] for line in lines)
 
 
-def test_demo_seeds_once_and_reports(tmp_path: Path) -> None:
-    first = run("demo", "--data-dir", str(tmp_path / "demo"), "--devices", "300", "--json")
+def test_demo_once_syncs_exactly_and_reuses_its_site_and_tenant(tmp_path: Path) -> None:
+    first = run("demo", "--once", "--data-dir", str(tmp_path / "demo"), "--devices", "300")
     assert first.returncode == 0, first.stderr
-    summary = json.loads(first.stdout)
-    assert summary["rows"] >= 300
-    assert summary["records"] + summary["rejected"] == summary["rows"]
-    assert summary["with_agent"] > summary["without_agent"] > 0
-    assert Path(summary["site_db"]).exists()
-    second = json.loads(
-        run("demo", "--data-dir", str(tmp_path / "demo"), "--devices", "300", "--json").stdout
+    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    assert summary["exact"] is True
+    assert summary["site_devices"] + summary["rejected"] >= 300
+    assert summary["attached_devices"] == summary["expected_devices"] > 0
+    assert {"quarantined", "seconds", "api_url"} <= set(summary)
+    assert summary["cycle"]["upserted"] == summary["attached_devices"]
+    second = run("demo", "--once", "--data-dir", str(tmp_path / "demo"), "--devices", "999")
+    assert second.returncode == 0, second.stderr
+    again = json.loads(second.stdout.strip().splitlines()[-1])
+    assert again["site_devices"] == summary["site_devices"], "an existing demo site is reused"
+    assert again["cycle"]["uploads"] == 0, "the enrolled connector resumes with a delta"
+
+
+def test_demo_keeps_running_until_interrupted(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [
+            *COBRIDGE,
+            "demo",
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "--devices",
+            "200",
+            "--port",
+            "0",
+            "--connector-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    assert second["instance_id"] == summary["instance_id"], "an existing demo site is reused"
-    tables = run("demo", "--data-dir", str(tmp_path / "demo"))
-    assert tables.returncode == 0
-    assert "Rejected records" in tables.stdout
-    assert "onprem touch" in tables.stdout
+    try:
+        lines = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if "Watching for deltas" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    text = "".join(lines) + out
+    assert process.returncode == 0, err
+    assert "onprem touch" in text
+    assert "token: cbt_" in text
+    assert "exact" in text
+    assert "Traceback" not in err

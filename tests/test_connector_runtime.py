@@ -165,19 +165,3 @@ async def test_sigterm_stops_a_running_connector_cleanly(
         assert {"time", "level", "message"} <= set(json.loads(line))
     assert "Traceback" not in log
     assert code not in log  # no secrets in logs
-
-
-def test_demo_once_exits_zero_only_when_exact(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        cli, ["demo", "--once", "--devices", "250", "--data-dir", str(tmp_path / "demo")]
-    )
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.output.strip().splitlines()[-1])
-    assert summary["exact"] is True
-    assert summary["attached_devices"] == summary["expected_devices"] > 200
-    for key in ("site_devices", "attached_devices", "quarantined", "rejected", "seconds"):
-        assert key in summary
-    # Started again on the same data: the same tenant, a delta with nothing to send.
-    result = CliRunner().invoke(cli, ["demo", "--once", "--data-dir", str(tmp_path / "demo")])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output.strip().splitlines()[-1])["cycle"]["uploads"] == 0

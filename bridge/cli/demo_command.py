@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import shutil
 import signal
@@ -25,6 +26,7 @@ from cloud.contract.devices import DeviceQuery
 from onprem.site_database import create_site_engine
 from onprem.site_reader import SiteReader
 from onprem.site_summary import summarize_site
+from workloads.errors import CobridgeError
 
 DEFAULT_DEVICES = 5000
 FIRST_SYNC_TIMEOUT = 600
@@ -73,7 +75,15 @@ def demo(
         connector_port=connector_port if connector_port is not None else (0 if once else 8444),
         interval=interval,
     )
-    code = asyncio.run(_run(system, once=once, started=started, site_devices=site_devices))
+    try:
+        code = asyncio.run(_run(system, once=once, started=started, site_devices=site_devices))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise CobridgeError(
+            f"a demo port is taken ({exc.strerror})",
+            hint="stop what listens there, or pick others: --port 0 --connector-port 0 (any free)",
+        ) from None
     raise SystemExit(code)
 
 

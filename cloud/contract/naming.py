@@ -19,10 +19,16 @@ class CamelModel(BaseModel):
     def _no_nul(self) -> Any:
         # No store can keep NUL in text (PostgreSQL refuses it): refuse it here,
         # for every field of every wire model, so no backend ever sees one.
+        # Plain loops and exact type tests: this runs for every record of every batch.
         for name, value in self.__dict__.items():
-            values = value if isinstance(value, list) else (value,)
-            if any(isinstance(v, str) and "\x00" in v for v in values):
-                raise ValueError(f"{name} contains a NUL character")
+            kind = value.__class__
+            if kind is str:
+                if "\x00" in value:
+                    raise ValueError(f"{name} contains a NUL character")
+            elif kind is list:
+                for item in value:
+                    if item.__class__ is str and "\x00" in item:
+                        raise ValueError(f"{name} contains a NUL character")
         return self
 
     def wire(self) -> dict[str, object]:
