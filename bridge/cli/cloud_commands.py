@@ -108,7 +108,7 @@ def cloud() -> None:
 def serve(**options: Any) -> None:
     """Serve the API and the connector endpoint over HTTPS until interrupted."""
     settings = cloud_settings(
-        **{k: (list(v) if k == "server_names" else v) for k, v in options.items()}
+        **{k: (list(v) if k == "server_names" and v else v) for k, v in options.items()}
     )
 
     async def run() -> None:

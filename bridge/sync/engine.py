@@ -154,6 +154,7 @@ class SyncEngine:
             log.warning(
                 "site instance changed (%s -> %s): full resync", instance, identity.instance_id
             )
+        planning = time.perf_counter()
         plan = await asyncio.to_thread(
             plan_cycle,
             self._reader,
@@ -162,10 +163,14 @@ class SyncEngine:
             full=full,
             spill_dir=options.spill_dir,
         )
+        uploading = time.perf_counter()
+        # Where a cycle's time goes, for status and benchmarks.
+        report.counts["plan_ms"] = int((uploading - planning) * 1000)
         try:
             await self._upload(plan, uploader, report, cursor, known)
         finally:
             plan.close()
+        report.counts["upload_ms"] = int((time.perf_counter() - uploading) * 1000)
         await asyncio.to_thread(self._settle, plan, tally, report, started_at)
 
     async def _upload(
