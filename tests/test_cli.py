@@ -6,8 +6,10 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -180,3 +182,33 @@ def test_demo_keeps_running_until_interrupted(tmp_path: Path) -> None:
     assert "token: cbt_" in text
     assert "exact" in text
     assert "Traceback" not in err
+
+
+def test_cloud_serve_certificate_names_the_loopback_address(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [
+            *COBRIDGE,
+            "cloud",
+            "serve",
+            "--data-dir",
+            str(tmp_path / "cloud"),
+            "--port",
+            "0",
+            "--connector-port",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        assert "API https://" in first, first
+        url = first.split("API ", 1)[1].strip()
+        context = ssl.create_default_context(cafile=str(tmp_path / "cloud" / "service-root.pem"))
+        with urllib.request.urlopen(f"{url}/healthz", context=context, timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0
