@@ -12,7 +12,6 @@ from onprem.site_values import WHITESPACE, identifying_serial
 _NIL_GUID = "00000000-0000-0000-0000-000000000000"
 
 
-# How many candidates and rival records a `Resolution` lists (a quarantine
 def _norm_aad(value: str | None) -> str | None:
     # Same canonical form as the reader's: lower case, no braces; nil is none.
     if value is None:
