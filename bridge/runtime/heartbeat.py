@@ -38,6 +38,8 @@ log = logging.getLogger("cobridge.connector")
 
 # Holds this close to an order's time (after correcting for skew) count as before it.
 CLOCK_TOLERANCE = timedelta(seconds=2)
+# A skew worth an admin's attention (TLS and tokens tolerate a few minutes).
+SKEW_WARNING = timedelta(minutes=2)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -93,6 +95,13 @@ class HeartbeatReporter:
             self.detached = ack.detached
             # The service's clock minus ours, to read its times on our clock.
             skew = _aware(ack.server_time) - self._clock()
+            self._metrics.clock_skew.set(skew.total_seconds())
+            if abs(skew) > SKEW_WARNING:
+                log.warning(
+                    "this host's clock differs from the service's by %.0f s: fix NTP "
+                    "(certificates and audit times depend on it)",
+                    skew.total_seconds(),
+                )
             for order in ack.delete_releases:
                 await asyncio.to_thread(self._apply, order, skew)
 

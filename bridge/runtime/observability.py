@@ -102,6 +102,11 @@ class ConnectorMetrics:
             "The client certificate's notAfter",
             registry=r,
         )
+        self.clock_skew = Gauge(
+            "cobridge_connector_clock_skew_seconds",
+            "The service's clock minus this host's, at the last heartbeat",
+            registry=r,
+        )
         self.heartbeats = Counter(
             "cobridge_connector_heartbeats", "Heartbeats by outcome", ["outcome"], registry=r
         )
