@@ -165,3 +165,28 @@ async def test_sigterm_stops_a_running_connector_cleanly(
         assert {"time", "level", "message"} <= set(json.loads(line))
     assert "Traceback" not in log
     assert code not in log  # no secrets in logs
+
+
+@pytest.mark.asyncio
+async def test_a_standby_waits_for_the_lease_and_takes_over(
+    service: RunningService, tmp_path: Path
+) -> None:
+    seeded_site(tmp_path / "site.db", 120, seed=4).dispose()
+    async with await _admin(service) as admin:
+        code = (await admin.create_attach_code()).code
+    settings = ConnectorSettings.load(write_config(tmp_path, service, code))
+    active = ConnectorRunner(settings)
+    active_task = asyncio.create_task(active.run())
+    await asyncio.wait_for(active.first_cycle.wait(), 60)
+    standby = ConnectorRunner(settings)
+    standby_task = asyncio.create_task(standby.run())
+    await asyncio.sleep(3)
+    assert standby.cycles == 0  # it never uploads while the other holds the lease
+    assert active.cycles >= 2
+    active.stop()
+    assert await asyncio.wait_for(active_task, 30) == 0  # a clean stop releases the lease
+    await asyncio.wait_for(standby.first_cycle.wait(), 30)
+    assert standby.last_report is not None
+    assert standby.last_report.outcome == "ok"
+    standby.stop()
+    assert await asyncio.wait_for(standby_task, 30) == 0
