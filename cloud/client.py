@@ -18,6 +18,7 @@ wire contract's models and fails with a `CloudError` (see
 from __future__ import annotations
 
 import gzip
+from collections.abc import AsyncIterator
 
 from cloud.client_admin import AdminCalls
 from cloud.client_core import Target
@@ -40,7 +41,13 @@ from cloud.contract.attach import (
     HierarchyRegistration,
     RenewRequest,
 )
-from cloud.contract.inventory import IngestAck, IngestBatch
+from cloud.contract.inventory import (
+    MAX_BATCH_ITEMS,
+    HeldDevice,
+    HeldDevicePage,
+    IngestAck,
+    IngestBatch,
+)
 from cloud.contract.system import Health
 
 __all__ = [
@@ -176,3 +183,22 @@ class CloudClient(AdminCalls):
         """The service's liveness and readiness (API listener, else the connector listener)."""
         target: Target = "api" if self._urls["api"] is not None else "connector"
         return await self._call("healthz", "GET", target, "/healthz", Health)
+
+    async def held_devices(self) -> AsyncIterator[HeldDevice]:
+        """Every device the tenant holds for this connector's hierarchy, by SMSID."""
+        after: str | None = None
+        while True:
+            params = {"top": str(MAX_BATCH_ITEMS)} | ({"after": after} if after else {})
+            page = await self._call(
+                "held_devices",
+                "GET",
+                "connector",
+                "/connector/v1/devices",
+                HeldDevicePage,
+                params=params,
+            )
+            for device in page.value:
+                yield device
+            if page.next_after is None:
+                return
+            after = page.next_after

@@ -38,7 +38,7 @@ from cloud.contract.attach import (
 )
 from cloud.contract.devices import DeviceQuery
 from cloud.contract.errors import ERROR_CODES
-from cloud.contract.inventory import IngestBatch
+from cloud.contract.inventory import HeldDevicesQuery, IngestBatch
 from cloud.service import bootstrap
 from cloud.service.api import Endpoint
 from cloud.service.app import all_endpoints
@@ -61,7 +61,7 @@ PARAM_KINDS = {
 # Bodies and queries the matrix knows how to fill; a new model must be added here.
 ADMIN_BODIES = (PrincipalCreate, TokenCreate, AttachCodeCreate, MdmEnrollment, DeleteReleaseRequest)
 CONNECTOR_BODIES = (RenewRequest, HierarchyRegistration, Heartbeat, IngestBatch)
-QUERIES = (DeviceQuery,)
+QUERIES = (DeviceQuery, HeldDevicesQuery)
 TENANT_TABLES = [t for t in cloud_metadata.sorted_tables if "tenant_id" in t.c]
 # Bookkeeping that authenticating a call legitimately updates.
 VOLATILE = {("api_tokens", "last_used_at")}
@@ -770,6 +770,10 @@ async def test_connector_certificate_is_bound_to_its_tenant_and_hierarchy(
     )
     assert ack["upserted"] == len(forged)
     await check_b("alpha's twin connector ingests into its H-BETA")
+    # What the twin may adopt is alpha's H-BETA only, never beta's devices of the same SMSIDs.
+    listed = await expect(twin, "GET", f"{curl}/connector/v1/devices", 200)
+    if {d["contentHash"] for d in listed["value"]} != {r["contentHash"] for r in forged}:
+        failures.append("alpha's twin connector lists devices that are not alpha's")
     # Entra ids are matched within a tenant: each tenant's enrollment links to its own
     # device, and the other tenant's device with the same id is no second candidate.
     for who in (b, a):

@@ -482,6 +482,10 @@ async def test_answers_validate_against_the_documented_responses(service: Runnin
     )
     ingest = batch("H-OAS", 1, [record(1), record(2, comanagement=comanaged())]).wire()
     await check(connector, "POST", curl, "/connector/v1/ingest", "/connector/v1/ingest", ingest)
+    held_page = await check(
+        connector, "GET", curl, "/connector/v1/devices?top=1", "/connector/v1/devices"
+    )
+    assert held_page["nextAfter"] == held_page["value"][0]["smsid"]
     await check(
         connector,
         "POST",

@@ -194,6 +194,9 @@ class RefusingClient:
         self._refused = refused.encode()
         self.refusals = 0
 
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._inner, name)
+
     async def ingest_encoded(self, body: bytes, *, batch_id: str):  # type: ignore[no-untyped-def]
         if self._refused in gzip.decompress(body):
             self.refusals += 1
@@ -258,3 +261,29 @@ async def test_connector_state_on_postgresql(service: RunningService, tmp_path: 
         finally:
             await close(rig)
             site.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_new_state_store_adopts_what_the_tenant_holds(
+    rig: Rig, service: RunningService, tmp_path: Path
+) -> None:
+    first = await rig.engine().run_cycle()
+    # The connector's disk is lost; meanwhile the site changes and loses devices.
+    touched = touch_site(rig.site, devices=30, seed=12, as_of=AS_OF)
+    gone = rig.live_rows(4)
+    rig.delete_devices([r.ResourceID for r in gone])
+    reinstalled = await attach(service, rig.site, tmp_path / "reinstalled")
+    try:
+        # The same tenant and hierarchy: it talks as rig's connector.
+        await reinstalled.admin.close()
+        await reinstalled.connector.close()
+        reinstalled.admin, reinstalled.connector = rig.admin, rig.connector
+        report = await reinstalled.engine().run_cycle()
+        assert report.outcome == "ok", report.error
+        assert report.counts["adopted"] == first.counts["upserted"]
+        # Only what changed travels again, and the devices that left are deleted.
+        assert report.counts["uploads"] < 60
+        assert report.counts["deletes_sent"] == len(gone) + len(touched.deleted)
+        assert await rig.tenant_smsids() == reinstalled.expected_smsids()
+    finally:
+        reinstalled.state.close()

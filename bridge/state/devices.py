@@ -85,6 +85,29 @@ class DeviceStates:
                     found[row.smsid] = DeviceState(**values)
         return found
 
+    def adopt(self, rows: Iterable[dict[str, Any]], *, now: datetime) -> int:
+        """Take devices the tenant holds as acknowledged (a new state store); how many.
+
+        Each row has this table's device columns and `acked_sequence`. A device
+        the store already knows is left as it is.
+        """
+        extra = {"tombstoned": False, "updated_at": to_db(now)}
+        adopted = 0
+        batch: list[dict[str, Any]] = []
+        with self._scope.write("adopting the tenant's devices") as conn:
+            for row in rows:
+                batch.append({**row, **extra})
+                if len(batch) >= STREAM_CHUNK:
+                    adopted += self._adopt(conn, batch)
+                    batch = []
+            if batch:
+                adopted += self._adopt(conn, batch)
+        return adopted
+
+    def _adopt(self, conn: sa.Connection, batch: list[dict[str, Any]]) -> int:
+        stmt = insert_for(self._scope, devices).on_conflict_do_nothing(index_elements=["smsid"])
+        return int(conn.execute(stmt, batch).rowcount or 0)
+
     def count(self, *, include_tombstoned: bool = False) -> int:
         """How many devices the tenant holds for this connector (the delete guard's base)."""
         stmt = sa.select(sa.func.count()).select_from(devices)

@@ -48,6 +48,7 @@ log = logging.getLogger("cobridge.sync")
 
 SITE = "site"
 DELETED_AT_SOURCE = "deleted_at_source"
+ADOPT_CHUNK = 5000
 
 
 class CycleStopped(CobridgeError):
@@ -144,6 +145,8 @@ class SyncEngine:
             self._client, self._state, self._hierarchy_id, clock=self._clock, tally=tally
         )
         report.counts["resent"] = await uploader.flush_pending(options.in_flight)
+        if cursor is None:
+            report.counts["adopted"] = await self._adopt_tenant_devices()
         started_at = self._clock()
         known = await asyncio.to_thread(lambda: KnownState.load(self._state.devices.snapshot()))
         identity = await asyncio.to_thread(self._reader.check)
@@ -172,6 +175,42 @@ class SyncEngine:
             plan.close()
         report.counts["upload_ms"] = int((time.perf_counter() - uploading) * 1000)
         await asyncio.to_thread(self._settle, plan, tally, report, started_at)
+
+    async def _adopt_tenant_devices(self) -> int:
+        """A new state store starts from what the tenant holds, not from nothing.
+
+        Otherwise a re-installed connector would upload every device again and,
+        worse, never delete those that left the site meanwhile: it would not
+        know the tenant holds them. Adopted devices go through the delete
+        guard like any other.
+        """
+        state = self._state
+        if await asyncio.to_thread(state.devices.count, include_tombstoned=True):
+            return 0
+        adopted = 0
+        page: list[dict[str, object]] = []
+        async for d in self._client.held_devices():
+            page.append(
+                {
+                    "smsid": d.smsid,
+                    "resource_id": d.resource_id or 0,
+                    "content_hash": d.content_hash or "",
+                    "name": d.name,
+                    "aad_device_id": d.aad_device_id,
+                    "serial": d.serial_number,
+                    "model": d.model,
+                    "acked_sequence": d.sequence or 0,
+                }
+            )
+            if len(page) >= ADOPT_CHUNK:  # bounded memory, whatever the hierarchy's size
+                adopted += await asyncio.to_thread(state.devices.adopt, page, now=self._clock())
+                page = []
+        if page:
+            adopted += await asyncio.to_thread(state.devices.adopt, page, now=self._clock())
+        if not adopted:
+            return 0
+        log.warning("adopted %d device(s) the tenant already holds for this hierarchy", adopted)
+        return adopted
 
     async def _upload(
         self,

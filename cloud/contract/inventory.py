@@ -116,3 +116,35 @@ class IngestAck(CamelResponse):
     stale: int
     replayed: bool = False
     received_at: datetime
+
+
+class HeldDevicesQuery(CamelModel):
+    """A page of the devices the tenant holds for the calling connector's hierarchy."""
+
+    after: str | None = Field(default=None, max_length=64)
+    top: int = Field(default=MAX_BATCH_ITEMS, ge=1, le=MAX_BATCH_ITEMS)
+
+
+class HeldDevice(CamelResponse):
+    """What the tenant holds of one attached device: the keys and the content hash.
+
+    A connector whose state store is new (a re-install, a lost disk) adopts
+    these as acknowledged, so it re-sends only what differs and deletes what
+    the site no longer has, instead of leaving those devices behind.
+    """
+
+    smsid: str
+    resource_id: int | None
+    name: str
+    aad_device_id: str | None
+    serial_number: str | None
+    model: str | None
+    content_hash: str | None
+    sequence: int | None
+
+
+class HeldDevicePage(CamelResponse):
+    """Devices by SMSID; `next_after` names where the next page starts (None: the end)."""
+
+    value: list[HeldDevice]
+    next_after: str | None

@@ -19,6 +19,7 @@ from cloud import tls
 from cloud.service import (
     routes_attach,
     routes_connector,
+    routes_connector_devices,
     routes_devices,
     routes_held_deletes,
     routes_system,
@@ -52,6 +53,7 @@ APIS: tuple[Api, ...] = (
     routes_tenancy.api,
     routes_attach.api,
     routes_connector.api,
+    routes_connector_devices.api,
     routes_devices.api,
     routes_held_deletes.api,
 )
