@@ -5,8 +5,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+CHAOS_TRIALS ?= 200
 
-.PHONY: install demo test lint format bench bench-large clean
+.PHONY: install demo test chaos lint format bench bench-large clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +22,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# kill -9 of the connector at many more random points than `make test` tries (20).
+chaos: $(STAMP)
+	COBRIDGE_CHAOS_TRIALS=$(CHAOS_TRIALS) $(BIN)/pytest -s tests/test_connector_kill9.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
