@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.system_checks import (
@@ -43,6 +43,7 @@ class System:
     connector_dir: Path
     stores: Stores
     state_db: str | None = None
+    started: list[ConnectorProcess] = field(default_factory=list)
 
     def configure(
         self,
@@ -71,7 +72,9 @@ class System:
 
     def connector(self, *, env: Mapping[str, str] | None = None) -> ConnectorProcess:
         """Start `cobridge connector run` on the settings (until stopped or killed)."""
-        return ConnectorProcess(self.config, env=env)
+        process = ConnectorProcess(self.config, env=env)
+        self.started.append(process)
+        return process
 
     def run_once(self) -> ConnectorProcess:
         """`cobridge connector run --once` to its end; fails the test unless it exits 0."""
@@ -112,5 +115,11 @@ def running_system(
             tenant_id=tenant.tenant_id,
         )
         config = root / "connector.toml"
-        yield System(root, service, tenant, site, config, connector_dir, stores, state_db)
-        assert service.alive(), "the cloud service died during the test"
+        system = System(root, service, tenant, site, config, connector_dir, stores, state_db)
+        try:
+            yield system
+            assert service.alive(), "the cloud service died during the test"
+        finally:
+            # A failed test must not leave connectors running after it.
+            for process in system.started:
+                process.kill9()
