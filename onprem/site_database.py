@@ -57,25 +57,39 @@ def parse_site_url(text: str) -> sa.URL:
 def describe_url(url: sa.URL) -> str:
     """The URL as it may be shown to a user or written to a log: never the password."""
     if url.get_backend_name() == "sqlite":
-        return f"SQLite file {url.database}"
+        return f"SQLite file {(url.database or '').removeprefix('file:')}"
     host = url.host or "localhost"
     port = f":{url.port}" if url.port else ""
     return f"{url.get_backend_name()} database {url.database!r} on {host}{port} as {url.username or '(default user)'}"
 
 
-def create_site_engine(url: sa.URL | str, *, pool_size: int = 5) -> sa.Engine:
-    """Create an engine for a site database; nothing connects until first use."""
+def create_site_engine(
+    url: sa.URL | str, *, pool_size: int = 5, must_exist: bool = False
+) -> sa.Engine:
+    """Create an engine for a site database; nothing connects until first use.
+
+    With `must_exist` (the connector) an embedded site file is never created:
+    a missing file is an error, not a new empty site. Embedded sites are
+    opened afresh for every use (no pool), so a file replaced or restored
+    under a running connector is the one read next.
+    """
     if isinstance(url, str):
         url = parse_site_url(url)
     backend = url.get_backend_name()
     if backend == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        file_based = bool(url.database) and url.database != ":memory:"
+        connect_args: dict[str, object] = {"timeout": 30}
+        if file_based and must_exist:
+            path = Path(url.database).resolve()  # type: ignore[arg-type]
+            # SQLite's own URI form: mode=rw opens an existing file, never creates one.
+            url = url.set(database=f"file:{path}", query={"mode": "rw", "uri": "true"})
+        elif file_based:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+        engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    connect_args: dict[str, object] = {}
+    connect_args = {}
     if backend == "postgresql":
         connect_args = {"connect_timeout": 10, "application_name": "cobridge"}
     elif backend == "mssql":
@@ -133,10 +147,14 @@ def _translated(
 ) -> SiteError:
     text = _first_line(orig)
     if invalidated or _is_connect_failure(orig):
+        hint = (
+            "check that the file exists and that this user may read and write it"
+            if where.startswith("SQLite")
+            else "check the host, port, database name and credentials, and that the "
+            "server accepts connections from this machine"
+        )
         return SiteUnreachable(
-            f"cannot connect to the site database ({where}) while {action}: {text}",
-            hint="check the host, port, database name and credentials, and that the "
-            "server accepts connections from this machine",
+            f"cannot connect to the site database ({where}) while {action}: {text}", hint=hint
         )
     return SiteReadFailed(f"the site database ({where}) failed while {action}: {text}")
 

@@ -166,29 +166,6 @@ def batches_applied_once(stores: Stores) -> BatchLedger:
     return BatchLedger(len(by_id), len(acked), replayed, pending)
 
 
-def expire_lease(stores: Stores) -> None:
-    """End the uploader lease a killed connector left behind, as its 120 s expiry would.
-
-    SIGKILL leaves the lease with a holder nobody runs as any more, and a
-    restarted connector waits in standby until it expires. Only ever called
-    with no connector running.
-    """
-    engine = sa.create_engine(stores.connector)
-    try:
-        with engine.begin() as conn:
-            if not sa.inspect(conn).has_table("connector_leases"):
-                return  # killed before its state store was made
-            conn.execute(
-                sa.text(
-                    "UPDATE connector_leases SET expires_at = :past "
-                    "WHERE name = 'uploader' AND holder IS NOT NULL"
-                ),
-                {"past": "2000-01-01 00:00:00.000000"},
-            )
-    finally:
-        engine.dispose()
-
-
 def cursor(stores: Stores) -> tuple[Any, ...] | None:
     """The connector's site cursor row (instance id, cursor, updated_at), or None."""
     rows = query(

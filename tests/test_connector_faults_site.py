@@ -244,23 +244,12 @@ def test_site_restored_from_backup_resyncs_in_full(restored: Restored) -> None:
     assert restored.status["last_cycle"]["outcome"] == "ok", restored.status
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge/sync/engine.py run_cycle records the run as 'delta' (a cursor exists) before "
-    "_cycle finds the new instance and makes it a full resync; runs.finish never updates the "
-    "kind, so status says 'delta' while the log says 'cycle full: ok'",
-)
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_status_calls_the_resync_after_a_restore_full(restored: Restored) -> None:
     assert restored.status["last_cycle"]["kind"] == "full", restored.status["last_cycle"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge/runtime/runner.py _site_identity only logs while the site is unusable at "
-    "start; no run is recorded, so `cobridge status` still shows the last good cycle as healthy",
-)
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_status_says_why_when_the_site_is_unreachable_at_start(tmp_path: Path) -> None:

@@ -398,6 +398,18 @@ def test_lease_one_holder_expiry_hands_over(state: ConnectorState) -> None:
     assert state.lease.try_acquire("a", TTL, now=T0 + 2 * TTL)
 
 
+def test_lease_take_over_is_a_compare_and_swap_on_the_holder(state: ConnectorState) -> None:
+    assert state.lease.try_acquire("host:101:aa", TTL, now=T0)
+    # Only from the holder named: a stale view of who held it takes nothing.
+    assert not state.lease.take_over("host:99:zz", "host:202:bb", TTL, now=T0)
+    assert state.lease.take_over("host:101:aa", "host:202:bb", TTL, now=T0)
+    assert not state.lease.take_over("host:101:aa", "host:303:cc", TTL, now=T0)
+    lease = state.lease.current()
+    assert lease is not None
+    assert (lease.holder, lease.token) == ("host:202:bb", 2)
+    assert not state.lease.renew("host:101:aa", TTL, now=T0)
+
+
 def _contend(
     state: ConnectorState, holder: str, now: datetime, start: threading.Barrier, won: list[str]
 ) -> None:

@@ -66,6 +66,7 @@ class ConnectorRunner:
         self.first_cycle = asyncio.Event()
         self.last_report: CycleReport | None = None
         self.cycles = 0
+        # host:pid:nonce, so a restart on this host can tell a dead holder (see _lease).
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._engine: SyncEngine | None = None
         self._state: ConnectorState | None = None
@@ -89,7 +90,7 @@ class ConnectorRunner:
         state_db = settings.state.db.get_secret_value() if settings.state.db else None
         state = await asyncio.to_thread(ConnectorState.open, state_db, data_dir=data_dir)
         self._state = state
-        site_engine = create_site_engine(settings.site.url())
+        site_engine = create_site_engine(settings.site.url(), must_exist=True)
         reader = SiteReader(site_engine, chunk_size=settings.site.chunk_size)
         observability = None
         try:
@@ -139,6 +140,15 @@ class ConnectorRunner:
             site_engine.dispose()
             state.close()
 
+    def _record_failure(self, error: str) -> None:
+        """A failed run in the state store, so `status` and `/healthz` say why."""
+        state = self._state
+        assert state is not None
+        kind = "delta" if state.sources.get("site") is not None else "full"
+        run_id = uuid.uuid4().hex
+        state.runs.start(run_id, kind, now=utc_now())
+        state.runs.finish(run_id, "failed", now=utc_now(), error=error)
+
     async def _site_identity(self, reader: SiteReader, once: bool) -> SiteIdentity | None:
         """The site's identity; keeps trying while the site is unreachable (not with `once`)."""
         while True:
@@ -146,6 +156,9 @@ class ConnectorRunner:
                 return await asyncio.to_thread(reader.check)
             except CobridgeError as failure:
                 log.error("site database not usable: %s", failure)
+                await asyncio.to_thread(
+                    self._record_failure, f"site database not usable: {failure}"
+                )
                 if once:
                     raise
             with contextlib.suppress(TimeoutError):
@@ -280,8 +293,29 @@ class ConnectorRunner:
             state.lease.try_acquire, self._holder, LEASE_TTL, now=utc_now()
         )
         if not held:
+            held = await asyncio.to_thread(self._take_over_from_the_dead, state)
+        if not held:
             log.info("standby: another connector holds the uploader lease")
         return held
+
+    def _take_over_from_the_dead(self, state: ConnectorState) -> bool:
+        """Take the lease of a connector process of this host that no longer runs.
+
+        After a crash (kill -9, power loss) the restarted connector would
+        otherwise wait out the dead one's lease, and miss the freshness target.
+        A holder on another host is never second-guessed: only its expiry frees it.
+        """
+        current = state.lease.current()
+        if current is None or current.holder is None:
+            return False
+        host, _, rest = current.holder.partition(":")
+        pid_text = rest.split(":", 1)[0]
+        if host != socket.gethostname() or not pid_text.isdigit() or _alive(int(pid_text)):
+            return False
+        taken = state.lease.take_over(current.holder, self._holder, LEASE_TTL, now=utc_now())
+        if taken:
+            log.warning("took over the uploader lease of a stopped process (%s)", current.holder)
+        return taken
 
     async def _pause(self, seconds: float) -> None:
         self._sync_now.clear()
@@ -338,4 +372,16 @@ class ConnectorRunner:
 
 
 def _transient(failure: CloudError) -> bool:
-    return not isinstance(failure, CloudApiError)
+    """Whether registration may succeed later: no answer, or a server-side error."""
+    return not isinstance(failure, CloudApiError) or failure.status >= 500
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of that id runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True

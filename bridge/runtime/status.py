@@ -100,13 +100,15 @@ def status_report(
     quarantine = state.quarantine.counts()
     batches, records = state.outbox.backlog()
     lag = (now - success.finished_at).total_seconds() if success and success.finished_at else None
+    # A cycle in progress says nothing yet: judge by the last one that ended.
+    ended = next((r for r in runs if r.outcome is not None), None)
     problems: list[str] = []
-    if last is None:
-        problems.append("no sync cycle has run yet")
-    elif last.outcome == "failed":
-        problems.append(f"the last cycle failed: {last.error}")
-    elif last.outcome == "partial":
-        problems.append(f"the last cycle was partial: {last.error}")
+    if ended is None:
+        problems.append("no sync cycle has completed yet")
+    elif ended.outcome == "failed":
+        problems.append(f"the last cycle failed: {ended.error}")
+    elif ended.outcome == "partial":
+        problems.append(f"the last cycle was partial: {ended.error}")
     if lag is not None and lag > STALE_INTERVALS * interval_seconds + 60:
         problems.append(f"no successful cycle for {lag:.0f} s")
     notices: list[str] = []

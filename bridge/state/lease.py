@@ -85,6 +85,26 @@ class Lease:
             ).rowcount
             return bool(taken)
 
+    def take_over(self, previous: str, holder: str, ttl: timedelta, *, now: datetime) -> bool:
+        """Take the lease from `previous` (known to be gone) if it still holds it; whether taken.
+
+        A compare-and-swap on the holder: of two processes taking over the same
+        dead holder, one wins.
+        """
+        with self._scope.write("taking over the lease") as conn:
+            return bool(
+                conn.execute(
+                    leases.update()
+                    .where(leases.c.name == self._name, leases.c.holder == previous)
+                    .values(
+                        holder=holder,
+                        expires_at=to_db(now + ttl),
+                        token=leases.c.token + 1,
+                        acquired_at=to_db(now),
+                    )
+                ).rowcount
+            )
+
     def renew(self, holder: str, ttl: timedelta, *, now: datetime) -> bool:
         """Extend our unexpired lease; False if it expired or is someone else's.
 

@@ -42,6 +42,7 @@ from cloud.client import CloudClient
 from cloud.contract.inventory import CollectionRecord
 from onprem.site_reader import SiteReader
 from onprem.site_statements import ReadScope
+from onprem.site_store import SiteIdentity
 from workloads.errors import CobridgeError
 
 log = logging.getLogger("cobridge.sync")
@@ -117,15 +118,37 @@ class SyncEngine:
         """Run one cycle; never raises for a failed cycle (the report says why)."""
         started = time.perf_counter()
         cursor = await asyncio.to_thread(self._state.sources.get, SITE)
-        report = CycleReport(run_id=uuid.uuid4().hex, kind="delta" if cursor else "full")
+        # The site's identity first: it decides the kind the run is recorded as
+        # (a restored database means a full resync), and an unreachable site is
+        # a failed run that status shows, not a silence.
+        identity: SiteIdentity | None = None
+        failure: CobridgeError | None = None
+        try:
+            identity = await asyncio.to_thread(self._reader.check)
+        except CobridgeError as unusable:
+            failure = unusable
+        instance = cursor.instance_id if cursor else None
+        restored = (
+            identity is not None and instance is not None and identity.instance_id != instance
+        )
+        report = CycleReport(
+            run_id=uuid.uuid4().hex, kind="delta" if cursor and not restored else "full"
+        )
         await asyncio.to_thread(
             self._state.runs.start, report.run_id, report.kind, now=self._clock()
         )
         try:
-            await self._cycle(report, cursor)
-        except CobridgeError as failure:
-            report.outcome, report.error = "failed", str(failure)
-            log.error("sync cycle %s failed: %s", report.run_id, failure)
+            if failure is not None:
+                raise failure
+            assert identity is not None
+            if restored:
+                log.warning(
+                    "site instance changed (%s -> %s): full resync", instance, identity.instance_id
+                )
+            await self._cycle(report, cursor, full=restored)
+        except CobridgeError as failed:
+            report.outcome, report.error = "failed", str(failed)
+            log.error("sync cycle %s failed: %s", report.run_id, failed)
         report.seconds = round(time.perf_counter() - started, 3)
         report.counts["seconds_ms"] = int(report.seconds * 1000)
         await asyncio.to_thread(
@@ -138,7 +161,7 @@ class SyncEngine:
         )
         return report
 
-    async def _cycle(self, report: CycleReport, cursor: SourceCursor | None) -> None:
+    async def _cycle(self, report: CycleReport, cursor: SourceCursor | None, *, full: bool) -> None:
         options = self._options
         tally = UploadTally()
         uploader = Uploader(
@@ -149,14 +172,6 @@ class SyncEngine:
             report.counts["adopted"] = await self._adopt_tenant_devices()
         started_at = self._clock()
         known = await asyncio.to_thread(lambda: KnownState.load(self._state.devices.snapshot()))
-        identity = await asyncio.to_thread(self._reader.check)
-        instance = cursor.instance_id if cursor else None
-        full = instance is not None and identity.instance_id != instance
-        if full:
-            report.kind = "full"
-            log.warning(
-                "site instance changed (%s -> %s): full resync", instance, identity.instance_id
-            )
         planning = time.perf_counter()
         plan = await asyncio.to_thread(
             plan_cycle,
