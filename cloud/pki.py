@@ -406,6 +406,13 @@ def verify_issued_by(cert: x509.Certificate, ca_cert: x509.Certificate, *, now: 
             )
 
 
+def public_key_bytes(key: object) -> bytes:
+    """A public key's DER (SubjectPublicKeyInfo), to compare two keys."""
+    return key.public_bytes(  # type: ignore[attr-defined, no-any-return]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
 def to_pem(cert: x509.Certificate) -> bytes:
     """A certificate in PEM."""
     return cert.public_bytes(serialization.Encoding.PEM)

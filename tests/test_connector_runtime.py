@@ -15,10 +15,11 @@ import pytest
 from click.testing import CliRunner
 
 from bridge.cli import cli
-from bridge.runtime.enrollment import EnrollmentError
+from bridge.runtime.enrollment import PENDING_KEY_FILE, EnrollmentError, enroll, new_key_and_csr
 from bridge.runtime.runner import ConnectorRunner
 from bridge.settings import ConnectorSettings
 from cloud.client import CloudClient
+from cloud.client_errors import CloudApiError
 from tests.cloud_service import RunningService
 from tests.sync_rig import seeded_site
 
@@ -190,3 +191,40 @@ async def test_a_standby_waits_for_the_lease_and_takes_over(
     assert standby.last_report.outcome == "ok"
     standby.stop()
     assert await asyncio.wait_for(standby_task, 30) == 0
+
+
+@pytest.mark.asyncio
+async def test_a_lost_enrollment_answer_is_asked_for_again_with_the_same_key(
+    service: RunningService, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "connector"
+    async with await _admin(service) as admin:
+        code = (await admin.create_attach_code(hierarchy_id="H-LOST")).code
+    async with CloudClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
+        # The first attempt reached the service, but its answer never came back.
+        key_pem, csr = new_key_and_csr("H-LOST")
+        data_dir.mkdir()
+        (data_dir / PENDING_KEY_FILE).write_bytes(key_pem)
+        lost = await anonymous.enroll(code, csr, "H-LOST", "PS1", "test")
+        identity = await enroll(
+            anonymous,
+            data_dir,
+            attach_code=code,
+            hierarchy_id="H-LOST",
+            site_code="PS1",
+            version="test",
+        )
+        assert identity.connector_id == lost.connector_id
+        assert identity.key_pem == key_pem
+        assert not (data_dir / PENDING_KEY_FILE).exists()
+        # Another key with the spent code gets nothing.
+        with pytest.raises(CloudApiError) as refused:
+            await enroll(
+                anonymous,
+                tmp_path / "other",
+                attach_code=code,
+                hierarchy_id="H-LOST",
+                site_code="PS1",
+                version="test",
+            )
+        assert refused.value.code == "attach_code_invalid"

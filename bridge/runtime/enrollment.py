@@ -27,6 +27,7 @@ from workloads.errors import CobridgeError
 KEY_FILE = "connector.key"
 CERT_FILE = "connector.pem"
 INFO_FILE = "enrollment.json"
+PENDING_KEY_FILE = "connector.key.pending"
 RENEW_WHEN_LEFT = 1 / 3
 
 
@@ -68,15 +69,21 @@ def _write_private(path: Path, data: bytes) -> None:
 def new_key_and_csr(hierarchy_id: str) -> tuple[bytes, str]:
     """A fresh EC P-256 key (PKCS#8 PEM) and a CSR for it."""
     key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hierarchy_id[:64])]))
-        .sign(key, hashes.SHA256())
-    )
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    return key_pem, csr.public_bytes(serialization.Encoding.PEM).decode()
+    return key_pem, csr_for(key_pem, hierarchy_id)
+
+
+def csr_for(key_pem: bytes, hierarchy_id: str) -> str:
+    """A CSR (PEM) for the key in `key_pem`."""
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hierarchy_id[:64])]))
+        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def load_identity(data_dir: Path) -> ConnectorIdentity | None:
@@ -137,9 +144,21 @@ async def enroll(
             hint="create one in the admin center (or `cobridge cloud attach-code create`) and set "
             "attach_code under [cloud], or COBRIDGE_CONNECTOR_CLOUD__ATTACH_CODE",
         )
-    key_pem, csr = new_key_and_csr(hierarchy_id)
+    # The key is kept before the code is spent: if the answer is lost (a reset,
+    # a crash), the next start asks again with the same key and the service
+    # answers with the certificate it issued for it.
+    pending = data_dir / PENDING_KEY_FILE
+    if pending.exists():
+        key_pem = pending.read_bytes()
+        csr = csr_for(key_pem, hierarchy_id)
+    else:
+        key_pem, csr = new_key_and_csr(hierarchy_id)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_private(pending, key_pem)
     answer = await anonymous.enroll(attach_code, csr, hierarchy_id, site_code, version)
-    return store_identity(data_dir, key_pem, answer)
+    identity = store_identity(data_dir, key_pem, answer)
+    pending.unlink(missing_ok=True)
+    return identity
 
 
 async def renew_if_due(

@@ -24,6 +24,7 @@ from cloud.contract.attach import (
 )
 from cloud.contract.inventory import IngestAck, IngestBatch
 from cloud.service.api import Api, Call
+from cloud.service.enrollment_replay import replayed_enrollment
 from cloud.service.errors import ApiError
 from cloud.service.routes_attach import hierarchy_out
 from cloud.service.routes_held_deletes import heartbeat_releases
@@ -101,6 +102,9 @@ async def enroll(call: Call) -> EnrollResponse:
             conn, body.attach_code, connector_id=connector_id, now=now
         )
         if code is None:
+            replay = await replayed_enrollment(call, conn, body, now)
+            if replay is not None:
+                return replay
             raise ApiError(
                 "attach_code_invalid", "the attach code is unknown, already used, or expired"
             )

@@ -282,6 +282,17 @@ async def consume_attach_code(
     return row if claimed.rowcount == 1 else None
 
 
+async def spent_attach_code(conn: AsyncConnection, code: str) -> sa.RowMapping | None:
+    """The row of a code already used (for an enrollment's replay), or None."""
+    code_hash = _digest(normalise_attach_code(code))
+    row = (
+        (await conn.execute(sa.select(attach_codes).where(attach_codes.c.code_hash == code_hash)))
+        .mappings()
+        .first()
+    )
+    return row if row is not None and row["used_at"] is not None else None
+
+
 async def list_attach_codes(conn: AsyncConnection, tenant_id: str) -> list[sa.RowMapping]:
     """The tenant's attach codes (metadata only), newest first."""
     stmt = (
