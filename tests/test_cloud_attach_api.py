@@ -111,6 +111,31 @@ async def test_attach_code_is_single_use_and_expires(service: RunningService) ->
         assert (await r.json())["error"]["code"] == "attach_code_invalid"
 
 
+async def test_a_lost_enrollment_answer_is_replayed_only_for_its_key_and_only_briefly(
+    service: RunningService,
+) -> None:
+    _, token = await service.tenant_with_admin("lost-answer")
+    code = await attach_code(service, token, expiresInHours=1)
+    _, csr = new_key_and_csr()
+    body = {"attachCode": code, "csrPem": csr, "hierarchyId": "H-PS1", "siteCode": "PS1"}
+    url = f"{service.connector_url}/connector/v1/enroll"
+    answers = []
+    for _ in range(2):
+        async with service.session().post(url, json=body) as r:
+            assert r.status == 201, await r.text()
+            answers.append(await r.json())
+    assert answers[0] == answers[1]  # the same connector and certificate, nothing new
+    async with service.session(token=token).get(f"{service.api_url}/api/v1/connectors") as r:
+        assert len((await r.json())["value"]) == 1
+    for wrong in ({"hierarchyId": "H-OTHER"}, {"csrPem": new_key_and_csr()[1]}):
+        async with service.session().post(url, json=body | wrong) as r:
+            assert r.status == 403
+    service.clock.offset_now = service.clock() + timedelta(minutes=16)
+    async with service.session().post(url, json=body) as r:
+        assert r.status == 403
+        assert (await r.json())["error"]["code"] == "attach_code_invalid"
+
+
 async def test_weak_key_csr_is_refused_and_the_code_stays_usable(service: RunningService) -> None:
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
