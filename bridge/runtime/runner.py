@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +27,7 @@ from bridge.runtime.enrollment import (
     renew_if_due,
 )
 from bridge.runtime.heartbeat import HeartbeatReporter
+from bridge.runtime.lease import UploaderLease
 from bridge.runtime.observability import ConnectorMetrics, Health, serve_observability
 from bridge.runtime.status import status_report
 from bridge.settings import ConnectorSettings
@@ -66,8 +65,7 @@ class ConnectorRunner:
         self.first_cycle = asyncio.Event()
         self.last_report: CycleReport | None = None
         self.cycles = 0
-        # host:pid:nonce, so a restart on this host can tell a dead holder (see _lease).
-        self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
         self._engine: SyncEngine | None = None
         self._state: ConnectorState | None = None
         self._sync_now = asyncio.Event()
@@ -90,6 +88,7 @@ class ConnectorRunner:
         state_db = settings.state.db.get_secret_value() if settings.state.db else None
         state = await asyncio.to_thread(ConnectorState.open, state_db, data_dir=data_dir)
         self._state = state
+        lease = UploaderLease(state, LEASE_TTL, clock=utc_now)
         site_engine = create_site_engine(settings.site.url(), must_exist=True)
         reader = SiteReader(site_engine, chunk_size=settings.site.chunk_size)
         observability = None
@@ -131,12 +130,12 @@ class ConnectorRunner:
                 reporter = HeartbeatReporter(
                     client, state, settings, self.metrics, version=self.version, clock=utc_now
                 )
-                return await self._loop(state, reporter, once)
+                return await self._loop(lease, reporter, once)
         finally:
             if observability is not None:
                 await observability.cleanup()
             with contextlib.suppress(CobridgeError):
-                await asyncio.to_thread(state.lease.release, self._holder)
+                await asyncio.to_thread(lease.release)
             site_engine.dispose()
             state.close()
 
@@ -249,12 +248,12 @@ class ConnectorRunner:
             # A state store newer than the tenant's history must not reuse sequences.
             await asyncio.to_thread(state.sequences.raise_to, registered.last_applied_sequence)
 
-    async def _loop(self, state: ConnectorState, reporter: HeartbeatReporter, once: bool) -> int:
+    async def _loop(self, lease: UploaderLease, reporter: HeartbeatReporter, once: bool) -> int:
         assert self._engine is not None
         heartbeats = asyncio.create_task(reporter.run(self.stop_event))
         try:
             while not self.stop_event.is_set():
-                if not await self._lease(state):
+                if not await asyncio.to_thread(lease.hold):
                     await self._pause(self.settings.sync.heartbeat_seconds)
                     continue
                 started = asyncio.get_running_loop().time()
@@ -287,35 +286,6 @@ class ConnectorRunner:
             await asyncio.gather(cycle, return_exceptions=True)
             return None
         return cycle.result()
-
-    async def _lease(self, state: ConnectorState) -> bool:
-        held = await asyncio.to_thread(
-            state.lease.try_acquire, self._holder, LEASE_TTL, now=utc_now()
-        )
-        if not held:
-            held = await asyncio.to_thread(self._take_over_from_the_dead, state)
-        if not held:
-            log.info("standby: another connector holds the uploader lease")
-        return held
-
-    def _take_over_from_the_dead(self, state: ConnectorState) -> bool:
-        """Take the lease of a connector process of this host that no longer runs.
-
-        After a crash (kill -9, power loss) the restarted connector would
-        otherwise wait out the dead one's lease, and miss the freshness target.
-        A holder on another host is never second-guessed: only its expiry frees it.
-        """
-        current = state.lease.current()
-        if current is None or current.holder is None:
-            return False
-        host, _, rest = current.holder.partition(":")
-        pid_text = rest.split(":", 1)[0]
-        if host != socket.gethostname() or not pid_text.isdigit() or _alive(int(pid_text)):
-            return False
-        taken = state.lease.take_over(current.holder, self._holder, LEASE_TTL, now=utc_now())
-        if taken:
-            log.warning("took over the uploader lease of a stopped process (%s)", current.holder)
-        return taken
 
     async def _pause(self, seconds: float) -> None:
         self._sync_now.clear()
@@ -374,14 +344,3 @@ class ConnectorRunner:
 def _transient(failure: CloudError) -> bool:
     """Whether registration may succeed later: no answer, or a server-side error."""
     return not isinstance(failure, CloudApiError) or failure.status >= 500
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process of that id runs on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    return True

@@ -28,60 +28,26 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 from bridge.state import ConnectorState, SourceCursor
-from bridge.sync.batches import EncodedBatch, Unit, group, tombstone_json
-from bridge.sync.guard import DeleteDecision, decide_deletes
+from bridge.sync.adopt import adopt_tenant_devices
+from bridge.sync.batches import EncodedBatch, group
+from bridge.sync.deletes import DeleteStep, tombstone_units
+from bridge.sync.guard import DeleteDecision
+from bridge.sync.options import CycleReport, CycleStopped, SyncOptions
 from bridge.sync.plan import CyclePlan, KnownState, plan_cycle
 from bridge.sync.uploader import Uploader, UploadTally, all_or_first_error
 from cloud.client import CloudClient
 from cloud.contract.inventory import CollectionRecord
 from onprem.site_reader import SiteReader
-from onprem.site_statements import ReadScope
 from onprem.site_store import SiteIdentity
 from workloads.errors import CobridgeError
 
 log = logging.getLogger("cobridge.sync")
 
 SITE = "site"
-DELETED_AT_SOURCE = "deleted_at_source"
-ADOPT_CHUNK = 5000
-
-
-class CycleStopped(CobridgeError):
-    """The cycle stopped early because the connector is shutting down."""
-
-    code = "cycle_stopped"
-
-
-@dataclass(frozen=True)
-class SyncOptions:
-    """How cycles run (from `[sync]` of the connector settings)."""
-
-    batch_size: int = 1000
-    in_flight: int = 4
-    delete_guard_count: int = 500
-    delete_guard_percent: float = 10
-    scope: ReadScope = field(default_factory=ReadScope)
-    spill_dir: Path | None = None
-
-
-@dataclass
-class CycleReport:
-    """What one cycle did: the run record's counts, and its outcome."""
-
-    run_id: str
-    kind: str
-    outcome: str = "failed"
-    error: str | None = None
-    seconds: float = 0.0
-    counts: dict[str, int] = field(default_factory=dict)
-    situations: dict[str, int] = field(default_factory=dict)
-    held_cycle: str | None = None
 
 
 def _collections_digest(collections: list[CollectionRecord]) -> str:
@@ -169,7 +135,9 @@ class SyncEngine:
         )
         report.counts["resent"] = await uploader.flush_pending(options.in_flight)
         if cursor is None:
-            report.counts["adopted"] = await self._adopt_tenant_devices()
+            report.counts["adopted"] = await adopt_tenant_devices(
+                self._client, self._state, self._clock
+            )
         started_at = self._clock()
         known = await asyncio.to_thread(lambda: KnownState.load(self._state.devices.snapshot()))
         planning = time.perf_counter()
@@ -190,42 +158,6 @@ class SyncEngine:
             plan.close()
         report.counts["upload_ms"] = int((time.perf_counter() - uploading) * 1000)
         await asyncio.to_thread(self._settle, plan, tally, report, started_at)
-
-    async def _adopt_tenant_devices(self) -> int:
-        """A new state store starts from what the tenant holds, not from nothing.
-
-        Otherwise a re-installed connector would upload every device again and,
-        worse, never delete those that left the site meanwhile: it would not
-        know the tenant holds them. Adopted devices go through the delete
-        guard like any other.
-        """
-        state = self._state
-        if await asyncio.to_thread(state.devices.count, include_tombstoned=True):
-            return 0
-        adopted = 0
-        page: list[dict[str, object]] = []
-        async for d in self._client.held_devices():
-            page.append(
-                {
-                    "smsid": d.smsid,
-                    "resource_id": d.resource_id or 0,
-                    "content_hash": d.content_hash or "",
-                    "name": d.name,
-                    "aad_device_id": d.aad_device_id,
-                    "serial": d.serial_number,
-                    "model": d.model,
-                    "acked_sequence": d.sequence or 0,
-                }
-            )
-            if len(page) >= ADOPT_CHUNK:  # bounded memory, whatever the hierarchy's size
-                adopted += await asyncio.to_thread(state.devices.adopt, page, now=self._clock())
-                page = []
-        if page:
-            adopted += await asyncio.to_thread(state.devices.adopt, page, now=self._clock())
-        if not adopted:
-            return 0
-        log.warning("adopted %d device(s) the tenant already holds for this hierarchy", adopted)
-        return adopted
 
     async def _upload(
         self,
@@ -263,10 +195,11 @@ class SyncEngine:
                 first = None
             if first is not None:
                 emit(uploader.persist((), first))
-            decision = self._decide_deletes(plan, known)
-            for units in group(_tombstones(decision.send), options.batch_size):
+            deletes = DeleteStep(self._state, self._options, self._clock)
+            decision = deletes.decide(plan, known)
+            for units in group(tombstone_units(decision.send), options.batch_size):
                 self._check_stop(failed)
-                emit(self._persist_deletes(uploader, units, decision))
+                emit(deletes.persist(uploader, units, decision))
             return decision
 
         async def consume() -> None:
@@ -309,42 +242,6 @@ class SyncEngine:
     def _check_stop(self, failed: threading.Event) -> None:
         if self._stop.is_set() or failed.is_set():
             raise CycleStopped("the cycle stopped before all batches were built")
-
-    def _decide_deletes(self, plan: CyclePlan, known: KnownState) -> DeleteDecision:
-        state = self._state
-        decision = decide_deletes(
-            plan.deletes(),
-            complete=plan.complete,
-            held=[h.smsid for h in state.deletes.held()],
-            released=[r.smsid for r in state.deletes.released()],
-            holdings=len(known.hashes),
-            count_limit=self._options.delete_guard_count,
-            percent_limit=self._options.delete_guard_percent,
-        )
-        now = self._clock()
-        if decision.discard:
-            state.deletes.discard(decision.discard, now=now)
-        if decision.returned:
-            state.deletes.settle([], decision.returned)
-        if decision.hold:
-            names = state.devices.known(decision.hold)
-            items = [(s, names[s].name if s in names else None) for s in decision.hold]
-            state.deletes.hold(f"cycle-{now:%Y%m%dT%H%M%SZ}", items, now=now)
-            log.warning(
-                "delete guard: %d delete(s) held until an admin releases them "
-                "(cobridge connector release-deletes)",
-                len(decision.hold),
-            )
-        return decision
-
-    def _persist_deletes(
-        self, uploader: Uploader, units: tuple[Unit, ...], decision: DeleteDecision
-    ) -> EncodedBatch:
-        applied = set(decision.applied)
-        sent = [json.loads(t)["smsid"] for u in units for t in u.tombstones]
-        released = [s for s in sent if s in applied]
-        # Marked sent in the transaction that stores the tombstones, never apart.
-        return uploader.persist(units, also=lambda tx: tx.deletes.settle(released, []))
 
     def _record(self, plan: CyclePlan, decision: DeleteDecision, report: CycleReport) -> None:
         report.situations = plan.resolver.counts()
@@ -394,11 +291,6 @@ class SyncEngine:
                 now=now,
             )
         report.outcome = "ok"
-
-
-def _tombstones(smsids: list[str]) -> Iterator[Unit]:
-    for smsid in smsids:
-        yield Unit(tombstones=(tombstone_json(smsid, DELETED_AT_SOURCE),))
 
 
 def _cursor_value(cursor: SourceCursor | None, key: str) -> str | None:
