@@ -160,13 +160,49 @@ def admin() -> None:
     default=Role.ADMIN.value,
     show_default=True,
 )
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read an admin center password from standard input (its first line).",
+)
 @click.argument("name")
-def admin_create(tenant_ref: str, role: str, name: str, **store: Any) -> None:
+def admin_create(tenant_ref: str, role: str, password_stdin: bool, name: str, **store: Any) -> None:
     """Create an admin principal in a tenant and print its id."""
+    password = _read_password() if password_stdin else None
     principal = _with_state(
-        cloud_settings(**store), lambda s: bootstrap.create_admin(s, tenant_ref, name, Role(role))
+        cloud_settings(**store),
+        lambda s: bootstrap.create_admin(s, tenant_ref, name, Role(role), password=password),
     )
     click.echo(principal.principal_id)
+
+
+@admin.command("set-password")
+@store_options
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant id or name.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input (its first line) instead of prompting.",
+)
+@click.argument("name")
+def admin_set_password(tenant_ref: str, password_stdin: bool, name: str, **store: Any) -> None:
+    """Set the admin center password of a principal (ends its sessions, lifts a lock)."""
+    if password_stdin:
+        password = _read_password()
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    _with_state(
+        cloud_settings(**store), lambda s: bootstrap.set_password(s, tenant_ref, name, password)
+    )
+    click.echo(f"password set for {name}")
+
+
+def _read_password() -> str:
+    # The first line only, without its line end: `echo secret | cobridge ...` works.
+    line = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    if not line:
+        raise click.UsageError("--password-stdin: standard input holds no password")
+    return line
 
 
 @cloud.group()

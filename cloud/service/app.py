@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-from cloud import tls
+from cloud import admin_center, tls
 from cloud.service import (
     routes_attach,
     routes_connector,
@@ -115,6 +115,8 @@ def _app(state: ServiceState, listener: str, endpoints: list[Endpoint]) -> web.A
     app[OPENAPI_KEY] = openapi_document(endpoints, service_version())
     for api in APIS:
         api.install(app, listener)  # type: ignore[arg-type]
+    if listener == "admin":
+        admin_center.install(app)
     return app
 
 

@@ -12,9 +12,10 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from cloud import pki
+from cloud.admin_center.passwords import hash_password
 from cloud.contract.admin import Role
 from cloud.service.state import ServiceState
-from cloud.store import tenancy
+from cloud.store import tenancy, web_sessions
 from workloads.errors import CobridgeError
 
 
@@ -66,16 +67,21 @@ async def _tenant_id(state: ServiceState, tenant: str) -> str:
 
 
 async def create_admin(
-    state: ServiceState, tenant: str, name: str, role: Role
+    state: ServiceState, tenant: str, name: str, role: Role, *, password: str | None = None
 ) -> tenancy.Principal:
-    """A new principal of the tenant (by id or name)."""
+    """A new principal of the tenant (by id or name), with an admin center password if given."""
     tenant_id = await _tenant_id(state, tenant)
     now = state.clock()
+    password_hash = hash_password(password) if password is not None else None
     try:
         async with state.engine.begin() as conn:
             principal = await tenancy.create_principal(
                 conn, tenant_id=tenant_id, name=name, role=role, now=now
             )
+            if password_hash is not None:
+                await web_sessions.set_password_hash(
+                    conn, tenant_id, principal.principal_id, password_hash
+                )
             await tenancy.audit(
                 conn,
                 tenant_id=tenant_id,
@@ -88,6 +94,26 @@ async def create_admin(
     except sa.exc.IntegrityError:
         raise BootstrapError(f"tenant {tenant!r} already has a principal named {name!r}") from None
     return principal
+
+
+async def set_password(state: ServiceState, tenant: str, name: str, password: str) -> None:
+    """Set a principal's admin center password (ends its sessions, lifts a lock)."""
+    tenant_id = await _tenant_id(state, tenant)
+    password_hash = hash_password(password)
+    async with state.engine.begin() as conn:
+        rows = await tenancy.list_principals(conn, tenant_id)
+        match = next((r for r in rows if r["name"] == name), None)
+        if match is None:
+            raise BootstrapError(f"tenant {tenant!r} has no principal named {name!r}")
+        await web_sessions.set_password_hash(conn, tenant_id, match["principal_id"], password_hash)
+        await tenancy.audit(
+            conn,
+            tenant_id=tenant_id,
+            actor="operator",
+            action="principal.set_password",
+            target=name,
+            now=state.clock(),
+        )
 
 
 async def create_token(

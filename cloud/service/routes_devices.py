@@ -13,6 +13,7 @@ from cloud.contract.naming import CamelModel
 from cloud.service.api import Api, Call
 from cloud.service.errors import ApiError
 from cloud.service.routes_common import audit
+from cloud.service.state import ServiceState
 from cloud.store.device_queries import QueryError, device_detail, list_devices, stream_devices_csv
 from cloud.store.linking import enroll_mdm_device
 
@@ -46,7 +47,14 @@ async def devices(call: Call) -> dict[str, object]:
 @api.route("GET", "/api/v1/devices/export", query=DeviceQuery, produces="text/csv", **VIEW)
 async def export_devices(call: Call) -> web.StreamResponse:
     """The filtered device list as CSV, streamed (memory does not grow with the tenant)."""
-    rows = stream_devices_csv(call.state.engine, call.tenant_id, call.query)
+    return await csv_export(call.request, call.state, call.tenant_id, call.query)
+
+
+async def csv_export(
+    request: web.Request, state: ServiceState, tenant_id: str, query: DeviceQuery
+) -> web.StreamResponse:
+    """Stream the tenant's devices matching `query` as CSV (the API's and the pages' export)."""
+    rows = stream_devices_csv(state.engine, tenant_id, query)
     try:
         first = await anext(rows)
     except QueryError as exc:
@@ -57,7 +65,7 @@ async def export_devices(call: Call) -> web.StreamResponse:
             "Content-Disposition": 'attachment; filename="devices.csv"',
         }
     )
-    await response.prepare(call.request)
+    await response.prepare(request)
     await response.write(first.encode())
     async for chunk in rows:
         await response.write(chunk.encode())

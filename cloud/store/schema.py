@@ -58,6 +58,8 @@ principals = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("disabled_at", sa.DateTime),
+    # An argon2 hash for the admin center's sign-in; NULL: no password sign-in.
+    sa.Column("password_hash", sa.String(255)),
     sa.PrimaryKeyConstraint("tenant_id", "principal_id"),
     sa.UniqueConstraint("tenant_id", "name", name="uq_principals_name"),
 )
@@ -315,4 +317,32 @@ delete_releases = sa.Table(
         "tenant_id", "hierarchy_id", "pending_key", name="uq_delete_releases_pending"
     ),
     sa.Index("ix_delete_releases_requested", "tenant_id", "hierarchy_id", "requested_at"),
+)
+
+# Admin center sessions: the cookie carries "<session_id>.<secret>"; only the
+# secret's digest is kept. The lookup is by id alone, then the tenant is known.
+web_sessions = sa.Table(
+    "web_sessions",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("session_id", sa.String(32), nullable=False),
+    sa.Column("principal_id", ID, nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("last_seen_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "session_id"),
+    sa.UniqueConstraint("session_id", name="uq_web_sessions_session_id"),
+)
+
+# Failed sign-ins per principal in the current window, and the lock they set.
+sign_in_failures = sa.Table(
+    "sign_in_failures",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("principal_id", ID, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("window_started_at", sa.DateTime, nullable=False),
+    sa.Column("locked_until", sa.DateTime),
+    sa.PrimaryKeyConstraint("tenant_id", "principal_id"),
 )

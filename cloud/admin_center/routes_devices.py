@@ -1,0 +1,156 @@
+"""The devices pages: the list (search, filters, sort, keyset paging, counts, CSV) and detail.
+
+The list is the API's device query (`DeviceQuery`, `list_devices`): the page
+only translates its form to that query. Paging is keyset, like the API's:
+"next" carries the API's page token, and the tokens of the pages before ride
+along in the URL (`trail`), so "previous" is exact without any offset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from cloud.admin_center.web import PageError, Pages, Visit
+from cloud.contract.devices import DeviceQuery, ManagedBy
+from cloud.service.routes_devices import csv_export
+from cloud.store.device_queries import QueryError, device_detail, list_devices
+
+pages = Pages()
+PAGE_SIZE = 50
+MAX_TRAIL = 40  # pages "previous" can step back through; beyond that, "first page"
+# Form field -> DeviceQuery field (the API's filters, by their page names).
+FILTERS = {
+    "q": "name_contains",
+    "os": "operating_system",
+    "build": "os_build",
+    "managed": "managed_by",
+    "site": "site_code",
+    "collection": "collection_id",
+    "health": "client_health",
+    "active": "client_active",
+    "inactive_since": "last_active_before",
+}
+# Sortable columns as the page shows them: (sort field, heading).
+COLUMNS = (
+    ("deviceName", "Name"),
+    ("operatingSystem", "OS"),
+    ("osBuild", "Build"),
+    ("managedBy", "Managed by"),
+    ("siteCode", "Site"),
+    ("lastActiveDateTime", "Last active"),
+    ("clientHealth", "Client health"),
+    ("coManagementFlags", "Flags"),
+)
+_SORTS = {field for field, _ in COLUMNS}
+
+
+def _filters(request: web.Request) -> dict[str, str]:
+    """The filter fields the form sent, blanks left out."""
+    return {k: request.query[k].strip() for k in FILTERS if request.query.get(k, "").strip()}
+
+
+def _query(filters: dict[str, str], sort: str, descending: bool, **paging: Any) -> DeviceQuery:
+    data: dict[str, Any] = {FILTERS[k]: v for k, v in filters.items()}
+    if "last_active_before" in data and len(data["last_active_before"]) == 10:
+        data["last_active_before"] += "T00:00:00Z"  # a date input: midnight UTC
+    data["orderby"] = f"{sort} {'desc' if descending else 'asc'}"
+    return DeviceQuery.model_validate({**data, **paging})
+
+
+def _sort(request: web.Request) -> tuple[str, bool]:
+    sort = request.query.get("sort", "deviceName")
+    return (sort if sort in _SORTS else "deviceName"), request.query.get("dir") == "desc"
+
+
+def _problem(exc: ValidationError | QueryError) -> str:
+    if isinstance(exc, QueryError):
+        return exc.message
+    names = {v: k for k, v in FILTERS.items()}
+    first = exc.errors(include_url=False)[0]
+    field = names.get(str(first["loc"][0]), str(first["loc"][0])) if first["loc"] else "form"
+    return f"The filter {field!r} is not valid: {first['msg']}."
+
+
+@pages.page("GET", "/devices")
+async def devices(visit: Visit) -> web.StreamResponse:
+    """The tenant's devices: search, filters, sortable columns, keyset pages, counts."""
+    request = visit.request
+    filters = _filters(request)
+    sort, descending = _sort(request)
+    token = request.query.get("after") or None
+    trail = [t for t in request.query.get("trail", "").split(".") if t]
+    try:
+        number = max(1, int(request.query.get("page", "1")))
+    except ValueError:
+        number = 1
+    if token is None:
+        number, trail = 1, []
+    base = {**filters, "sort": sort, "dir": "desc" if descending else "asc"}
+    context: dict[str, Any] = {
+        "filters": filters,
+        "sort": sort,
+        "descending": descending,
+        "columns": COLUMNS,
+        "managed_values": [m.value for m in ManagedBy],
+        "base_query": urlencode(base),
+        "filter_query": urlencode(filters),
+        "export_query": urlencode(base),
+        "items": [],
+        "count": None,
+        "error": None,
+        "next_url": None,
+        "prev_url": None,
+        "first_url": None,
+        "first_index": 0,
+    }
+    try:
+        query = _query(filters, sort, descending, top=PAGE_SIZE, skiptoken=token, count=True)
+        async with visit.state.engine.connect() as conn:
+            result = await list_devices(conn, visit.tenant_id, query)
+    except (ValidationError, QueryError) as exc:
+        context["error"] = _problem(exc)
+        return visit.render("devices.html", status=400, **context)
+    context.update(items=result.items, count=result.count)
+    context["first_index"] = (number - 1) * PAGE_SIZE + 1 if result.items else 0
+    if result.next_skiptoken:
+        ahead = ([*trail, token] if token else [])[-MAX_TRAIL:]
+        context["next_url"] = "/devices?" + urlencode(
+            {**base, "after": result.next_skiptoken, "page": number + 1, "trail": ".".join(ahead)}
+        )
+    if number > 1:
+        context["first_url"] = "/devices?" + urlencode(base)
+        if number == 2:
+            context["prev_url"] = context["first_url"]
+        elif trail:
+            context["prev_url"] = "/devices?" + urlencode(
+                {**base, "after": trail[-1], "page": number - 1, "trail": ".".join(trail[:-1])}
+            )
+    return visit.render("devices.html", **context)
+
+
+@pages.page("GET", "/devices/export.csv")
+async def export(visit: Visit) -> web.StreamResponse:
+    """The filtered, sorted list as CSV: the API's export, under the session's tenant."""
+    sort, descending = _sort(visit.request)
+    try:
+        query = _query(_filters(visit.request), sort, descending)
+    except ValidationError as exc:
+        raise PageError(400, "Cannot export", _problem(exc)) from None
+    return await csv_export(visit.request, visit.state, visit.tenant_id, query)
+
+
+@pages.page("GET", "/devices/{deviceId}")
+async def device(visit: Visit) -> web.StreamResponse:
+    """One device: properties, identity keys, collections, client health, sync history."""
+    device_id = visit.request.match_info["deviceId"]
+    detail = None
+    if "\x00" not in device_id and len(device_id) <= 64:
+        async with visit.state.engine.connect() as conn:
+            detail = await device_detail(conn, visit.tenant_id, device_id)
+    if detail is None:
+        raise PageError(404, "No such device", "This tenant has no device with that id.")
+    return visit.render("device.html", detail=detail, d=detail.device)
