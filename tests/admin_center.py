@@ -14,7 +14,7 @@ from cloud.service.state import ServiceState
 from cloud.store.ingest import apply_batch
 from tests.cloud_fixtures import batch, make_hierarchy, record
 
-PASSWORD = "correct horse battery"  # noqa: S105 - a test password
+PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 
 

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 
 from cloud import tls
+from cloud.admin_center import page_routes
 from cloud.contract.admin import AttachCodeCreate, PrincipalCreate, Role, TokenCreate
 from cloud.contract.attach import (
     ConnectorStatus,
@@ -42,7 +43,6 @@ from cloud.contract.attach import (
 from cloud.contract.errors import ERROR_CODES
 from cloud.contract.inventory import CollectionRecord, IngestBatch
 from cloud.service.api import Endpoint
-from cloud.admin_center import page_routes
 from cloud.service.app import all_endpoints, build_apps
 from cloud.service.openapi import openapi_document
 from cloud.service.routes_devices import MdmEnrollment

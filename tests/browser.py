@@ -1,0 +1,66 @@
+"""Chromium for admin center tests: Debian's browser driven by Playwright, and a threaded service.
+
+Playwright's own browser downloads are never used: the tests launch the
+system Chromium by path. In CI (CI=true) a missing browser fails the tests;
+elsewhere they are skipped with the reason. The service runs on an event loop
+of its own in a thread, so that the tests can use Playwright's sync API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from cloud.store.engine import migrate_store, store_urls
+from tests.cloud_service import RunningService, start_service
+
+T = TypeVar("T")
+CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+
+def chromium_path() -> str:
+    """The system Chromium, or fail (CI) / skip (elsewhere) when it is absent."""
+    for candidate in (os.environ.get("COBRIDGE_CHROMIUM"), *CHROMIUM_PATHS):
+        if candidate and Path(candidate).exists():
+            return candidate
+    found = shutil.which("chromium")
+    if found:
+        return found
+    reason = "Chromium is not installed (apt-get install chromium; .ci/run installs it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests must run in CI: {reason}")
+    pytest.skip(reason)
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def threaded_service(data_dir: Path) -> Iterator[tuple[RunningService, Callable[..., Any]]]:
+    """The service on SQLite in `data_dir`, served from a thread; (service, run-coroutine)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="cloud-service", daemon=True)
+    thread.start()
+
+    def run(coro: Awaitable[T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(120)  # type: ignore[arg-type]
+
+    urls = store_urls(None, data_dir)
+    migrate_store(urls[0])
+    service_gen = start_service(urls, data_dir / "cloud")
+    try:
+        service = run(anext(service_gen))
+        yield service, run
+    finally:
+        with contextlib.suppress(StopAsyncIteration):
+            run(service_gen.aclose())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
