@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 from bridge.cli.output import console, print_site_summary, progress_bar
-from bridge.runtime.demo import DemoSystem, Verification, seed_embedded_site
+from bridge.runtime.demo import ADMIN, TENANT, DemoSystem, Verification, seed_embedded_site
 from cloud.contract.devices import DeviceQuery
 from onprem.site_database import create_site_engine
 from onprem.site_reader import SiteReader
@@ -118,6 +118,7 @@ def _summary(system: DemoSystem, verification: Verification, seconds: float) -> 
         "unexpected": verification.unexpected,
         "cycle": report.counts if report else None,
         "api_url": system.api_url,
+        "admin_center_url": f"{system.api_url}/",
         "seconds": seconds,
     }
 
@@ -136,6 +137,11 @@ def _print_welcome(system: DemoSystem, verification: Verification, seconds: floa
         f"  site devices: {verification.site_devices:,} ({verification.rejected} rejected rows); "
         f"attached in the tenant: {verification.attached:,} "
         f"(expected {verification.expected:,}: {mark}); quarantined: {verification.quarantined}"
+    )
+    out.print(f"  admin center: {system.api_url}/")
+    out.print(
+        f"    tenant: {TENANT}  user: {ADMIN}  password: {system.credentials.password}"
+        f"  (kept in {system.data_dir / 'demo.json'})"
     )
     out.print(f"  API: {system.api_url}  (OpenAPI: {system.api_url}/openapi.json)")
     out.print(f"  token: {system.credentials.token}")

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +50,13 @@ class DemoCredentials:
 
     tenant_id: str
     token: str
+    # The admin center password of the demo admin (user ADMIN of tenant TENANT).
+    password: str
+
+
+def _new_password() -> str:
+    """A generated admin center password (about 128 random bits, easy to copy)."""
+    return secrets.token_urlsafe(16)
 
 
 @dataclass
@@ -199,14 +207,29 @@ class DemoSystem:
         path = self.data_dir / "demo.json"
         if path.exists():
             saved = json.loads(path.read_text())
-            return DemoCredentials(saved["tenant_id"], saved["token"])
-        tenant_id = await bootstrap.create_tenant(state, TENANT)
-        await bootstrap.create_admin(state, tenant_id, ADMIN, Role.ADMIN)
-        _, token = await bootstrap.create_token(state, tenant_id, ADMIN, 30)
+            if "password" in saved:
+                return DemoCredentials(saved["tenant_id"], saved["token"], saved["password"])
+            # Made before the admin center had sign-in: give the admin a password now.
+            credentials = DemoCredentials(saved["tenant_id"], saved["token"], _new_password())
+            await bootstrap.set_password(state, credentials.tenant_id, ADMIN, credentials.password)
+        else:
+            password = _new_password()
+            tenant_id = await bootstrap.create_tenant(state, TENANT)
+            await bootstrap.create_admin(state, tenant_id, ADMIN, Role.ADMIN, password=password)
+            _, token = await bootstrap.create_token(state, tenant_id, ADMIN, 30)
+            credentials = DemoCredentials(tenant_id, token, password)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump({"tenant_id": tenant_id, "token": token}, handle)
-        return DemoCredentials(tenant_id, token)
+            json.dump(
+                {
+                    "tenant_id": credentials.tenant_id,
+                    "token": credentials.token,
+                    "admin": ADMIN,
+                    "password": credentials.password,
+                },
+                handle,
+            )
+        return credentials
 
     async def _write_config(self, state: ServiceState, connector_url: str) -> None:
         assert self.credentials is not None
