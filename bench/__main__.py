@@ -10,8 +10,11 @@ import sys
 # this module, and each child's peak RSS must be its own work, not every
 # benchmark's dependencies.
 BENCHMARKS = {
+    "b1-sync": "bench.b1_full_sync",
+    "b2-delta": "bench.b2_delta",
     "b3-list": "bench.b3_device_list",
     "b5-site": "bench.b5_site_read",
+    "b6-throttled": "bench.b6_throttled",
     "ingest": "bench.cloud_ingest",
 }
 
