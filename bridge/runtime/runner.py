@@ -45,6 +45,7 @@ log = logging.getLogger("cobridge.connector")
 
 VERSION = "0.1.0"
 STOP_GRACE_SECONDS = 30
+ONCE_SITE_ATTEMPTS = 3
 LEASE_TTL = timedelta(seconds=120)
 
 
@@ -149,11 +150,21 @@ class ConnectorRunner:
         state.runs.finish(run_id, "failed", now=utc_now(), error=error)
 
     async def _site_identity(self, reader: SiteReader, once: bool) -> SiteIdentity | None:
-        """The site's identity; keeps trying while the site is unreachable (not with `once`)."""
+        """The site's identity; keeps trying while the site is unreachable.
+
+        With `once`, a few quick attempts (a file being replaced, a server
+        restarting) before giving up; otherwise one attempt per interval.
+        """
+        attempts = 0
         while True:
+            attempts += 1
             try:
                 return await asyncio.to_thread(reader.check)
             except CobridgeError as failure:
+                if once and attempts < ONCE_SITE_ATTEMPTS:
+                    log.warning("site database not usable yet (attempt %d): %s", attempts, failure)
+                    await asyncio.sleep(attempts)
+                    continue
                 log.error("site database not usable: %s", failure)
                 await asyncio.to_thread(
                     self._record_failure, f"site database not usable: {failure}"
