@@ -19,6 +19,7 @@ from cloud.contract.admin import Role
 from cloud.service import bootstrap
 from cloud.service.app import all_endpoints
 from cloud.store.schema import audit_log, devices, web_sessions
+from cloud.store.web_sessions import SESSION_IDLE, purge_sessions
 from tests.admin_center import (
     PASSWORD,
     csrf_of,
@@ -214,3 +215,20 @@ async def test_a_session_sees_only_its_tenant(service: RunningService) -> None:
         # A user name of tenant B does not sign in to tenant A.
         status, _ = await sign_in(http, service.api_url, a.name, b.user(Role.ADMIN), PASSWORD)
         assert status == 401
+
+
+@MODULE
+async def test_idle_and_expired_sessions_are_purged(service: RunningService) -> None:
+    tenant = await tenant_with_users(service.state)
+    user = tenant.user(Role.VIEWER)
+    async with new_session() as http:
+        assert (await sign_in(http, service.api_url, tenant.name, user, PASSWORD))[0] == 303
+    count = sa.select(sa.func.count()).select_from(web_sessions)
+    mine = count.where(web_sessions.c.tenant_id == tenant.tenant_id)
+    async with service.state.engine.begin() as conn:
+        assert (await conn.execute(mine)).scalar_one() == 1
+        # Still usable: nothing to purge.
+        assert await purge_sessions(conn, service.clock()) == 0
+        later = service.clock() + SESSION_IDLE + timedelta(seconds=1)
+        assert await purge_sessions(conn, later) >= 1
+        assert (await conn.execute(mine)).scalar_one() == 0

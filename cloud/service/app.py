@@ -31,6 +31,7 @@ from cloud.service.openapi import openapi_document
 from cloud.service.routes_system import service_version
 from cloud.service.state import ServiceState
 from cloud.store.attach import purge_detached
+from cloud.store.web_sessions import purge_sessions
 
 log = logging.getLogger("cobridge.cloud")
 
@@ -131,10 +132,13 @@ async def _purge_loop(state: ServiceState, every: float) -> None:
         try:
             async with state.engine.begin() as conn:
                 removed = await purge_detached(conn, state.clock())
+                sessions = await purge_sessions(conn, state.clock())
             if removed:
                 log.info("purged %d devices of detached hierarchies", removed)
+            if sessions:
+                log.info("purged %d expired admin center sessions", sessions)
         except Exception:
-            log.exception("purging detached hierarchies failed; retrying later")
+            log.exception("purging detached hierarchies or sessions failed; retrying later")
         await asyncio.sleep(every)
 
 

@@ -204,3 +204,20 @@ async def end_session(conn: AsyncConnection, cookie: str) -> None:
             web_sessions.c.secret_hash == _digest(secret),
         )
     )
+
+
+async def purge_sessions(conn: AsyncConnection, now: datetime) -> int:
+    """Delete sessions that can no longer sign anyone in (expired or idle); how many.
+
+    A maintenance job over every tenant, the one statement here not scoped by
+    one: it only ever removes rows no cookie can use any more.
+    """
+    result = await conn.execute(
+        web_sessions.delete().where(
+            sa.or_(
+                web_sessions.c.expires_at <= now,
+                web_sessions.c.last_seen_at <= now - SESSION_IDLE,
+            )
+        )
+    )
+    return int(result.rowcount or 0)
