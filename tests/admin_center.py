@@ -1,4 +1,4 @@
-"""Helpers for admin center tests: tenants with password users, seeded devices, form posts."""
+"""Helpers for admin center tests: tenants with password users, devices, connectors, forms."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from dataclasses import dataclass
 import aiohttp
 
 from cloud.contract.admin import Role
+from cloud.contract.attach import ConnectorStatus, Heartbeat
 from cloud.service import bootstrap
 from cloud.service.state import ServiceState
 from cloud.store.ingest import apply_batch
 from tests.cloud_fixtures import batch, make_hierarchy, record
+from tests.cloud_service import RunningService
+from tests.held_deletes import admin_client, connector_for, group
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]*)"')
@@ -89,3 +92,29 @@ async def sign_in(
         if answer.status == 303:
             return answer.status, answer.headers["Location"]
         return answer.status, await answer.text()
+
+
+@dataclass
+class Attached:
+    """A tenant with users of each role, an admin API token and one reporting hierarchy."""
+
+    tenant: Tenant
+    token: str
+    hierarchy_id: str
+
+
+async def attached(service: RunningService, hierarchy_id: str = "H-PS1") -> Attached:
+    """A tenant whose connector sent a heartbeat with a status and two held cycles."""
+    tenant = await tenant_with_users(service.state)
+    _, token = await bootstrap.create_token(
+        service.state, tenant.tenant_id, tenant.user(Role.ADMIN), 30
+    )
+    async with admin_client(service, token) as admin:
+        enrolled = await connector_for(service, admin, hierarchy_id)
+        async with enrolled.client as connector:
+            status = ConnectorStatus(site_devices=1234, backlog=7, lag_seconds=12.5)
+            report = [group("c1", 600, 1, 2), group("c2", 40, 3)]
+            await connector.heartbeat(
+                Heartbeat(connector_version="9.8.7", status=status, held_deletes=report)
+            )
+    return Attached(tenant, token, hierarchy_id)

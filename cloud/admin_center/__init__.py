@@ -9,10 +9,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cloud.admin_center import routes_devices, routes_places, routes_sign_in
+from cloud.admin_center import (
+    routes_connectors,
+    routes_devices,
+    routes_held_deletes,
+    routes_places,
+    routes_sign_in,
+)
 from cloud.admin_center.web import Pages
 
-PAGES: tuple[Pages, ...] = (routes_sign_in.pages, routes_devices.pages, routes_places.pages)
+PAGES: tuple[Pages, ...] = (
+    routes_sign_in.pages,
+    routes_devices.pages,
+    routes_connectors.pages,
+    routes_held_deletes.pages,
+    routes_places.pages,
+)
 
 
 def install(app: web.Application) -> None:

@@ -15,16 +15,6 @@ from cloud.admin_center.web import Pages, Visit
 
 pages = Pages()
 PLACES = {
-    "/connectors": (
-        "Connectors",
-        "Connectors and hierarchies: version, last heartbeat, last cycle, lag, counts per "
-        "situation, certificate expiry and detach.",
-    ),
-    "/quarantine": (
-        "Quarantine and held deletes",
-        "Records the connectors quarantined, with their reasons, and deletes held by the "
-        "delete guard, to review and release.",
-    ),
     "/workloads": (
         "Workloads",
         "Devices per holder for each workload, and rollout progress.",

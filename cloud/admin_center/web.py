@@ -13,18 +13,21 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
 
 from cloud.contract.admin import Role
-from cloud.service.api import ROUTE_KEY, STATE_KEY
+from cloud.service.api import ROUTE_KEY, STATE_KEY, Call
+from cloud.service.errors import ApiError
 from cloud.service.state import ServiceState
 from cloud.store import web_sessions
 from cloud.store.tenancy import Principal
 
+T = TypeVar("T")
 SESSION_COOKIE = "__Host-cobridge-session"
 # Set by the sign-in page: the CSRF token of its form is bound to it.
 SIGN_IN_COOKIE = "__Host-cobridge-signin"
@@ -68,11 +71,33 @@ class Visit:
         """Whether controls that change something may be shown (operator and above)."""
         return self.principal is not None and self.principal.role.rank >= Role.OPERATOR.rank
 
+    @property
+    def is_admin(self) -> bool:
+        """Whether admin-only controls (detach, release) may be shown."""
+        return self.principal is not None and self.principal.role.rank >= Role.ADMIN.rank
+
+    def require_admin(self) -> None:
+        """Refuse the page (403) unless the principal is an admin."""
+        if not self.is_admin:
+            raise PageError(403, "Not allowed", "Only an admin of the tenant may do this.")
+
+    async def api(self, handler: Callable[[Call], Awaitable[T]], body: Any = None) -> T:
+        """Run an admin API handler for this visit's principal (same store path and audit).
+
+        The page's path parameters are the handler's; an API error becomes a page error.
+        """
+        call = Call(request=self.request, state=self.state, principal=self.principal, body=body)
+        try:
+            return await handler(call)
+        except ApiError as exc:
+            raise PageError(exc.status, _TITLES.get(exc.status, "Refused"), exc.message) from None
+
     def render(self, template: str, *, status: int = 200, **context: Any) -> web.Response:
         """The page `template` filled with `context`, the principal and the CSRF token."""
         return render(self, template, status=status, **context)
 
 
+_TITLES = {404: "Not found", 409: "Cannot do that now"}
 PageHandler = Callable[[Visit], Awaitable[web.StreamResponse]]
 
 
@@ -136,6 +161,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
+    env.filters["ago"] = _ago
     return env
 
 
@@ -146,14 +172,29 @@ def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _ago(value: Any, now: datetime) -> str:
+    """How long before `now` (naive UTC, the service's clock) a time was."""
+    if value is None:
+        return ""
+    seconds = int((now - value.replace(tzinfo=None)).total_seconds())
+    if seconds < 0:
+        return "just now"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
 def render(visit: Visit, template: str, *, status: int = 200, **context: Any) -> web.Response:
     """An HTML response of `template`, with the security headers every page carries."""
     cookie = visit.cookie
     values = {
         "principal": visit.principal,
         "can_change": visit.can_change,
+        "is_admin": visit.is_admin,
         "csrf": csrf_token(cookie) if cookie else "",
         "path": visit.request.path,
+        "now": visit.state.clock(),
     }
     values.update(context)
     text = environment().get_template(template).render(values)

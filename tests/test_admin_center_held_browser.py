@@ -1,0 +1,135 @@
+"""The connectors and held-deletes pages in real Chromium: review, release, roles, layout.
+
+One service (SQLite, served from a thread) with one tenant whose connector
+reported a status and held deletes, and one browser for the module; each test
+gets a fresh browser context. The forms' server-side rules are checked over
+plain HTTP on both store backends in test_admin_center_pages.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from cloud.contract.admin import Role
+from tests.admin_center import PASSWORD, Attached, attached
+from tests.browser import CHROMIUM_ARGS, chromium_path, threaded_service
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@dataclass
+class World:
+    """The module's service URL, its reporting tenant and the browser."""
+
+    url: str
+    attached: Attached
+    browser: Any
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A tenant whose connector reported its status and two held cycles, and Chromium."""
+    executable = chromium_path()
+    with threaded_service(tmp_path_factory.mktemp("admin-held")) as (service, run):
+        tenant = run(attached(service))
+        with playwright_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            try:
+                yield World(service.api_url, tenant, browser)
+            finally:
+                browser.close()
+
+
+@pytest.fixture
+def page(
+    world: World, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """A page in a fresh context (1280 x 900); screenshotted when the test fails."""
+    context = world.browser.new_context(
+        base_url=world.url, ignore_https_errors=True, viewport={"width": 1280, "height": 900}
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    failed_before = request.session.testsfailed
+    yield page
+    if request.session.testsfailed > failed_before:
+        shots = tmp_path_factory.getbasetemp() / "screenshots"
+        shots.mkdir(exist_ok=True)
+        target = shots / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', request.node.name)}.png"
+        page.screenshot(path=str(target), full_page=True)
+        print(f"screenshot of the failing page: {target}")
+    context.close()
+
+
+def sign_in(page: Any, world: World, role: Role) -> None:
+    """Sign in as the tenant's user of `role`."""
+    tenant = world.attached.tenant
+    page.goto("/sign-in")
+    page.get_by_label("Tenant (name or id)").fill(tenant.name)
+    page.get_by_label("User name").fill(tenant.user(role))
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    assert page.url.endswith("/devices")
+
+
+def test_connectors_page_shows_the_heartbeat_status(world: World, page: Any) -> None:
+    sign_in(page, world, Role.ADMIN)
+    page.get_by_role("link", name="Connectors").click()
+    card = page.locator("section.hierarchy", has_text="H-PS1")
+    assert card.get_by_role("heading", name="H-PS1").is_visible()
+    text = card.inner_text()
+    assert "9.8.7" in text
+    assert "1234" in text
+    assert "ago" in card.locator(".heartbeat").inner_text()
+    assert card.get_by_role("link", name="Detach").is_visible()
+    assert page.locator("table.connectors tbody tr").count() == 1
+
+
+def test_admin_reviews_and_releases_a_group_through_the_confirmation(
+    world: World, page: Any
+) -> None:
+    sign_in(page, world, Role.ADMIN)
+    page.get_by_role("link", name="Quarantine & held deletes").click()
+    assert "not uploaded by the connector yet" in page.locator("main").inner_text()
+    row = page.locator("tr[data-cycle=c2]")
+    assert "WKS00003" in row.inner_text()
+    row.get_by_role("link", name="Release cycle c2").click()
+    assert page.get_by_role("heading", name="Release the held deletes of cycle c2?").is_visible()
+    assert "40 devices" in page.locator("main").inner_text()
+    page.get_by_role("button", name="Release").click()
+    assert page.url.endswith("/quarantine")
+    assert "release pending" in page.locator("tr[data-cycle=c2]").inner_text()
+    orders = page.locator("table.releases tbody tr")
+    assert orders.count() == 1
+    assert "pending" in orders.first.inner_text()
+    assert world.attached.tenant.user(Role.ADMIN) in orders.first.inner_text()
+    assert page.get_by_role("link", name="Release cycle c1").is_visible()
+
+
+def test_a_viewer_sees_neither_button(world: World, page: Any) -> None:
+    sign_in(page, world, Role.VIEWER)
+    for path in ("/connectors", "/quarantine"):
+        page.goto(path)
+        assert "H-PS1" in page.locator("main").inner_text()
+        assert page.get_by_role("link", name=re.compile("Detach|Release")).count() == 0, path
+        assert page.get_by_role("button").all_inner_texts() == ["Sign out"], path
+
+
+def test_the_pages_fit_a_390_pixel_screen(world: World, page: Any) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    overflow = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    sign_in(page, world, Role.ADMIN)
+    h = world.attached.hierarchy_id
+    for path in (
+        "/connectors",
+        "/quarantine",
+        f"/quarantine/{h}/release",
+        f"/connectors/{h}/detach",
+    ):
+        page.goto(path)
+        assert page.evaluate(overflow) <= 0, path
