@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -64,3 +65,29 @@ def threaded_service(data_dir: Path) -> Iterator[tuple[RunningService, Callable[
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+@contextlib.contextmanager
+def page_in_new_context(
+    browser: Any,
+    base_url: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Any]:
+    """A page in a fresh context (1280 x 900); screenshotted when the test fails."""
+    context = browser.new_context(
+        base_url=base_url, ignore_https_errors=True, viewport={"width": 1280, "height": 900}
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    failed_before = request.session.testsfailed
+    try:
+        yield page
+    finally:
+        if request.session.testsfailed > failed_before:
+            shots = tmp_path_factory.getbasetemp() / "screenshots"
+            shots.mkdir(exist_ok=True)
+            target = shots / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', request.node.name)}.png"
+            page.screenshot(path=str(target), full_page=True)
+            print(f"screenshot of the failing page: {target}")
+        context.close()

@@ -9,7 +9,6 @@ test_admin_center_sessions.py.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ import sqlalchemy as sa
 from cloud.contract.admin import Role
 from cloud.store.schema import devices
 from tests.admin_center import PASSWORD, Tenant, seed_devices, tenant_with_users
-from tests.browser import CHROMIUM_ARGS, chromium_path, threaded_service
+from tests.browser import CHROMIUM_ARGS, chromium_path, page_in_new_context, threaded_service
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 DEVICES = 120
@@ -66,20 +65,8 @@ def page(
     world: World, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
     """A page in a fresh context (1280 x 900); screenshotted when the test fails."""
-    context = world.browser.new_context(
-        base_url=world.url, ignore_https_errors=True, viewport={"width": 1280, "height": 900}
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    failed_before = request.session.testsfailed
-    yield page
-    if request.session.testsfailed > failed_before:
-        shots = tmp_path_factory.getbasetemp() / "screenshots"
-        shots.mkdir(exist_ok=True)
-        target = shots / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', request.node.name)}.png"
-        page.screenshot(path=str(target), full_page=True)
-        print(f"screenshot of the failing page: {target}")
-    context.close()
+    with page_in_new_context(world.browser, world.url, request, tmp_path_factory) as page:
+        yield page
 
 
 def sign_in(page: Any, tenant: Tenant, role: Role, password: str = PASSWORD) -> None:
