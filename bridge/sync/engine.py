@@ -257,7 +257,6 @@ class SyncEngine:
             deletes_weighed=decision.would_delete,
             complete=int(plan.complete),
         )
-        report.held_cycle = "tripped" if decision.tripped else None
 
     def _settle(
         self, plan: CyclePlan, tally: UploadTally, report: CycleReport, started_at: datetime

@@ -38,4 +38,3 @@ class CycleReport:
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
     situations: dict[str, int] = field(default_factory=dict)
-    held_cycle: str | None = None

@@ -68,7 +68,6 @@ class CyclePlan:
     mapping_rejected: set[int] = field(default_factory=set)
     uploads: int = 0
     supersessions: int = 0
-    names: dict[int, str | None] = field(default_factory=dict)
     collections_digest: str | None = None
 
     def close(self) -> None:
@@ -99,7 +98,9 @@ class CyclePlan:
         return Dispute(
             resource_id=resolution.resource_id,
             smsid=resolution.smsid,
-            name=self.names.get(resolution.resource_id),
+            # Only keys are kept through resolution (memory): the SMSID and the
+            # ResourceIDs in the detail identify the record.
+            name=None,
             detail=resolution.detail,
         )
 
@@ -156,7 +157,6 @@ def plan_cycle(
     spill = SpillFile(spill_dir)
     keys: list[RecordKeys] = []
     rejects = [r.as_rejected_record() for r in collection_rejects]
-    names: dict[int, str | None] = {}
     plan_unchanged = 0
     mapping_rejected: set[int] = set()
     protected_rids: set[int] = set()
@@ -184,7 +184,6 @@ def plan_cycle(
             except MappingRejected as refused:
                 rejects.append(refused.as_rejected_record())
                 mapping_rejected.add(device.resource_id)
-                names[device.resource_id] = device.name
                 continue
             spill.write(device.resource_id, record.model_dump_json(by_alias=True).encode())
     except BaseException:
@@ -215,5 +214,4 @@ def plan_cycle(
         protected_rids=protected_rids,
         protected_smsids=protected_smsids,
         mapping_rejected=mapping_rejected,
-        names=names,
     )
