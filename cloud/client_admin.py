@@ -26,6 +26,7 @@ from cloud.contract.attach import (
     HierarchyOut,
 )
 from cloud.contract.devices import DeviceDetail, DevicePage, DeviceQuery
+from cloud.contract.quarantine import QuarantineOut
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -119,6 +120,16 @@ class AdminCalls(ClientCore):
     async def held_deletes(self, hierarchy_id: str) -> HeldDeletesOut:
         """The deletes the hierarchy's connector last reported held, by cycle."""
         return await self._call("held_deletes", "GET", "api", _held(hierarchy_id), HeldDeletesOut)
+
+    async def quarantine(
+        self, hierarchy_id: str, *, reason: str | None = None, top: int = 100, skip: int = 0
+    ) -> QuarantineOut:
+        """The records the hierarchy's connector last reported quarantined (newest first)."""
+        params: dict[str, str] = {"$top": str(top), "$skip": str(skip)}
+        if reason is not None:
+            params["reason"] = reason
+        path = f"/api/v1/hierarchies/{quote(hierarchy_id, safe='')}/quarantine"
+        return await self._call("quarantine", "GET", "api", path, QuarantineOut, params=params)
 
     async def release_held_deletes(
         self, hierarchy_id: str, cycle_id: str | None = None

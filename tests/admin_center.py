@@ -16,6 +16,8 @@ from cloud.store.ingest import apply_batch
 from tests.cloud_fixtures import batch, make_hierarchy, record
 from tests.cloud_service import RunningService
 from tests.held_deletes import admin_client, connector_for, group
+from tests.quarantine_reports import refused
+from tests.quarantine_reports import report as quarantine_report
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]*)"')
@@ -104,7 +106,12 @@ class Attached:
 
 
 async def attached(service: RunningService, hierarchy_id: str = "H-PS1") -> Attached:
-    """A tenant whose connector sent a heartbeat with a status and two held cycles."""
+    """A tenant whose connector sent a heartbeat with a status, two held cycles and a quarantine.
+
+    The quarantine: 1,500 records in all (1,200 `disputed`-kind, 300
+    `invalid_guid`), of which the report lists 60: 40 `invalid_guid` (WKS00000..)
+    and 20 `shared_smsid` (WKS00040..), newest last.
+    """
     tenant = await tenant_with_users(service.state)
     _, token = await bootstrap.create_token(
         service.state, tenant.tenant_id, tenant.user(Role.ADMIN), 30
@@ -114,7 +121,19 @@ async def attached(service: RunningService, hierarchy_id: str = "H-PS1") -> Atta
         async with enrolled.client as connector:
             status = ConnectorStatus(site_devices=1234, backlog=7, lag_seconds=12.5)
             report = [group("c1", 600, 1, 2), group("c2", 40, 3)]
+            quarantine = quarantine_report(
+                [
+                    refused(n, "invalid_guid" if n < 40 else "shared_smsid", minutes=n)
+                    for n in range(60)
+                ],
+                {"invalid_guid": 300, "shared_smsid": 1200},
+            )
             await connector.heartbeat(
-                Heartbeat(connector_version="9.8.7", status=status, held_deletes=report)
+                Heartbeat(
+                    connector_version="9.8.7",
+                    status=status,
+                    held_deletes=report,
+                    quarantine=quarantine,
+                )
             )
     return Attached(tenant, token, hierarchy_id)

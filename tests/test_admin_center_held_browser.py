@@ -1,4 +1,4 @@
-"""The connectors and held-deletes pages in real Chromium: review, release, roles, layout.
+"""The connectors, quarantine and held-deletes pages in real Chromium: review, release, roles, layout.
 
 One service (SQLite, served from a thread) with one tenant whose connector
 reported a status and held deletes, and one browser for the module; each test
@@ -117,7 +117,26 @@ def test_the_pages_fit_a_390_pixel_screen(world: World, page: Any) -> None:
         "/connectors",
         "/quarantine",
         f"/quarantine/{h}/release",
+        f"/quarantine/{h}/records",
         f"/connectors/{h}/detach",
     ):
         page.goto(path)
         assert page.evaluate(overflow) <= 0, path
+
+
+def test_a_viewer_reviews_the_quarantine_by_reason(world: World, page: Any) -> None:
+    sign_in(page, world, Role.VIEWER)
+    page.get_by_role("link", name="Quarantine & held deletes").click()
+    main = page.locator("main")
+    assert "1,500 records quarantined" in main.inner_text()
+    page.get_by_role(
+        "link", name=f"All quarantined records of {world.attached.hierarchy_id}"
+    ).click()
+    assert page.locator("table.quarantined tbody tr").count() == 50
+    page.get_by_label("Reason").select_option("shared_smsid")
+    page.get_by_role("button", name="Show").click()
+    assert "reason=shared_smsid" in page.url
+    assert page.locator("table.quarantined tbody tr").count() == 20
+    reasons = page.locator("table.quarantined tbody td:nth-child(5)").all_inner_texts()
+    assert set(reasons) == {"shared_smsid"}
+    assert "Another live record has the same SMSID." in main.inner_text()

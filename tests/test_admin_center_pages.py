@@ -1,6 +1,6 @@
-"""The connectors and held-deletes pages over HTTP, on SQLite and PostgreSQL.
+"""The connectors, quarantine and held-deletes pages over HTTP, on SQLite and PostgreSQL.
 
-A connector enrolls and sends heartbeats (status, held deletes) through the
+A connector enrolls and sends heartbeats (status, held deletes, quarantine) through the
 real client; the pages must show them, and their detach and release forms
 must keep the API's rules: admins only, CSRF, the session's tenant, the same
 store path and audit entries.
@@ -141,7 +141,11 @@ async def test_another_tenants_hierarchy_is_not_found(service: RunningService) -
             assert "H-A" in text, path
             assert "H-B" not in text, path
         token = csrf_of(text)
-        for path in ("/connectors/H-B/detach", "/quarantine/H-B/release?cycle=c1"):
+        for path in (
+            "/connectors/H-B/detach",
+            "/quarantine/H-B/release?cycle=c1",
+            "/quarantine/H-B/records",
+        ):
             assert (await page(http, f"{service.api_url}{path}"))[0] == 404, path
         assert await post(http, f"{service.api_url}/connectors/H-B/detach", {"csrf": token}) == 404
         release = f"{service.api_url}/quarantine/H-B/release"
@@ -149,3 +153,38 @@ async def test_another_tenants_hierarchy_is_not_found(service: RunningService) -
     async with admin_client(service, b.token) as admin:
         assert await admin.delete_releases("H-B") == []
         assert all(h.detached_at is None for h in await admin.list_hierarchies())
+
+
+@MODULE
+async def test_the_quarantine_shows_counts_reasons_and_pages_of_records(
+    service: RunningService,
+) -> None:
+    world = await attached(service)
+    records = f"{service.api_url}/quarantine/{world.hierarchy_id}/records"
+    async with await signed_in(service, world.tenant, Role.VIEWER) as http:
+        _, overview = await page(http, f"{service.api_url}/quarantine")
+        assert "1,500</strong> records quarantined" in overview
+        assert "Another live record has the same SMSID." in overview, "reasons are explained"
+        # The overview lists the newest five: WKS00059 .. WKS00055.
+        names = re.findall(r"<td>(WKS\d{5})", overview)
+        assert names == [f"WKS{n:05d}" for n in range(59, 54, -1)]
+
+        status, first = await page(http, records)
+        assert status == 200
+        assert "Records 1 to 50 of 60 listed" in first
+        assert "the newest 1,000" in first, "the page says the report lists fewer than all"
+        assert len(re.findall(r"<tr data-key=", first)) == 50
+        assert 'rel="next"' in first
+        assert 'rel="prev"' not in first
+        _, second = await page(http, f"{records}?page=2")
+        assert "Records 51 to 60 of 60 listed" in second
+        assert re.findall(r"<td>(WKS\d{5})", second)[-1] == "WKS00000"
+
+        _, by_reason = await page(http, f"{records}?reason=invalid_guid")
+        assert "Records 1 to 40 of 40 listed" in by_reason
+        assert "shared_smsid</code>" not in by_reason.split("<tbody>")[1]
+        assert "not a GUID of the expected form" in by_reason
+        status, _ = await page(http, f"{records}?reason=DROP%20TABLE")
+        assert status == 400
+        status, _ = await page(http, f"{service.api_url}/quarantine/H-NONE/records")
+        assert status == 404

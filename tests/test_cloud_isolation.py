@@ -19,6 +19,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -39,6 +40,7 @@ from cloud.contract.attach import (
 from cloud.contract.devices import DeviceQuery
 from cloud.contract.errors import ERROR_CODES
 from cloud.contract.inventory import HeldDevicesQuery, IngestBatch
+from cloud.contract.quarantine import QuarantinedRecord, QuarantineQuery, quarantine_digest
 from cloud.service import bootstrap
 from cloud.service.api import Endpoint
 from cloud.service.app import all_endpoints
@@ -61,7 +63,7 @@ PARAM_KINDS = {
 # Bodies and queries the matrix knows how to fill; a new model must be added here.
 ADMIN_BODIES = (PrincipalCreate, TokenCreate, AttachCodeCreate, MdmEnrollment, DeleteReleaseRequest)
 CONNECTOR_BODIES = (RenewRequest, HierarchyRegistration, Heartbeat, IngestBatch)
-QUERIES = (DeviceQuery, HeldDevicesQuery)
+QUERIES = (DeviceQuery, HeldDevicesQuery, QuarantineQuery)
 TENANT_TABLES = [t for t in cloud_metadata.sorted_tables if "tenant_id" in t.c]
 # Bookkeeping that authenticating a call legitimately updates.
 VOLATILE = {("api_tokens", "last_used_at")}
@@ -340,9 +342,19 @@ async def build_tenant(
     curl = service.connector_url
     registration = {"hierarchyId": hierarchy_id, "siteCode": site_code, "siteName": label}
     await expect(connector, "PUT", f"{curl}/connector/v1/hierarchy", 200, body=registration)
-    await expect(
-        connector, "POST", f"{curl}/connector/v1/heartbeat", 200, body={"status": {"backlog": 0}}
+    # A quarantine that names this tenant's connector: should another tenant's
+    # answer ever show it, the leak check finds the id.
+    refused = QuarantinedRecord(
+        source="site",
+        key=f"rid:{numbers[0]}",
+        reason="invalid_guid",
+        detail=f"refused by connector {tenant.connector_id}",
+        first_seen=datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
     )
+    quarantine = {"digest": quarantine_digest({"invalid_guid": 1}, [refused])}
+    quarantine |= {"counts": {"invalid_guid": 1}, "records": [refused.wire()]}
+    beat = {"status": {"backlog": 0}, "quarantine": quarantine}
+    await expect(connector, "POST", f"{curl}/connector/v1/heartbeat", 200, body=beat)
     records = device_records(label, numbers)
     await expect(
         connector,

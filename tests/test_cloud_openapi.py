@@ -42,6 +42,7 @@ from cloud.contract.attach import (
 )
 from cloud.contract.errors import ERROR_CODES
 from cloud.contract.inventory import CollectionRecord, IngestBatch
+from cloud.contract.quarantine import QuarantinedRecord, quarantine_digest
 from cloud.service.api import Endpoint
 from cloud.service.app import all_endpoints, build_apps
 from cloud.service.openapi import openapi_document
@@ -522,8 +523,22 @@ async def test_answers_validate_against_the_documented_responses(service: Runnin
     await check(admin, "GET", api, held_path, held_route)
     await check(admin, "POST", api, f"{held_path}/release", f"{held_route}/release", {})
     await check(admin, "GET", api, f"{held_path}/releases", f"{held_route}/releases")
-    # The heartbeat answer that carries the release order matches the document too.
-    await check(connector, "POST", curl, "/connector/v1/heartbeat", "/connector/v1/heartbeat", {})
+    # The heartbeat answer that carries the release order matches the document too,
+    # and so does the quarantine its report fills.
+    refused = QuarantinedRecord(
+        source="site", key="rid:1", reason="invalid_guid", first_seen=datetime.now(UTC)
+    )
+    counts = {"invalid_guid": 1}
+    report = {"digest": quarantine_digest(counts, [refused]), "counts": counts}
+    beat = {"quarantine": {**report, "records": [refused.wire()]}}
+    await check(connector, "POST", curl, "/connector/v1/heartbeat", "/connector/v1/heartbeat", beat)
+    await check(
+        admin,
+        "GET",
+        api,
+        "/api/v1/hierarchies/H-OAS/quarantine?reason=invalid_guid",
+        "/api/v1/hierarchies/{hierarchyId}/quarantine",
+    )
     await check(
         admin, "DELETE", api, f"/api/v1/tokens/{made['tokenId']}", "/api/v1/tokens/{tokenId}"
     )

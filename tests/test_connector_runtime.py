@@ -12,14 +12,17 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from bridge.cli import cli
 from bridge.runtime.enrollment import PENDING_KEY_FILE, EnrollmentError, enroll, new_key_and_csr
 from bridge.runtime.runner import ConnectorRunner
 from bridge.settings import ConnectorSettings
+from bridge.state import ConnectorState
 from cloud.client import CloudClient
 from cloud.client_errors import CloudApiError
+from onprem.site_schema import v_R_System
 from tests.cloud_service import RunningService
 from tests.sync_rig import seeded_site
 
@@ -41,6 +44,12 @@ def write_config(tmp_path: Path, service: RunningService, code: str | None) -> P
     return config
 
 
+def runner_state_quarantine(settings: ConnectorSettings) -> dict[str, int]:
+    """The connector's own quarantine counts per reason, read from its state store."""
+    with ConnectorState.open(None, data_dir=settings.data_dir, migrate=False) as state:
+        return state.quarantine.counts()
+
+
 async def _admin(service: RunningService) -> CloudClient:
     _, token = await service.tenant_with_admin(f"rt-{os.urandom(3).hex()}")
     return CloudClient(service.api_url, None, ca_pem=service.root_pem, token=token)
@@ -51,6 +60,15 @@ async def test_runner_enrolls_syncs_beats_and_serves_health(
     service: RunningService, tmp_path: Path
 ) -> None:
     site = seeded_site(tmp_path / "site.db", 150, seed=8)
+    with site.begin() as conn:  # two records the reader must refuse
+        first = conn.execute(
+            sa.select(v_R_System.c.ResourceID).order_by(v_R_System.c.ResourceID).limit(2)
+        ).scalars()
+        conn.execute(
+            v_R_System.update()
+            .where(v_R_System.c.ResourceID.in_(list(first)))
+            .values(SMS_Unique_Identifier0="GUID:not-a-guid")
+        )
     site.dispose()
     async with await _admin(service) as admin:
         code = (await admin.create_attach_code()).code
@@ -79,6 +97,21 @@ async def test_runner_enrolls_syncs_beats_and_serves_health(
         assert hierarchy.last_heartbeat_at is not None
         assert hierarchy.status is not None
         assert hierarchy.status["siteDevices"] == runner.last_report.counts["records"]
+        # The quarantine reached the tenant once; unchanged, later heartbeats omit it.
+        quarantine = await admin.quarantine(hierarchy.hierarchy_id, top=1000)
+        held_here = runner_state_quarantine(settings)
+        assert quarantine.counts == held_here, "the tenant shows the connector's quarantine"
+        assert quarantine.total == sum(held_here.values()) > 0
+        assert quarantine.matched == len(quarantine.value) == quarantine.total
+        beat_before = hierarchy.last_heartbeat_at
+        for _ in range(100):
+            [hierarchy] = await admin.list_hierarchies()
+            if hierarchy.last_heartbeat_at > beat_before:
+                break
+            await asyncio.sleep(0.1)
+        assert hierarchy.last_heartbeat_at > beat_before
+        again_q = await admin.quarantine(hierarchy.hierarchy_id)
+        assert again_q.reported_at == quarantine.reported_at, "an unchanged report is not re-sent"
         runner.stop()
         assert await asyncio.wait_for(task, 30) == 0
 

@@ -1,4 +1,4 @@
-"""The heartbeat: status to the tenant, release orders back from it.
+"""The heartbeat: status and quarantine to the tenant, release orders back from it.
 
 Every `heartbeat_seconds` (and after each cycle) the connector reports its
 status and the deletes it holds. The answer lists the release orders admins
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bridge.runtime.observability import ConnectorMetrics
+from bridge.runtime.quarantine_report import quarantine_report
 from bridge.runtime.status import status_report
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
@@ -40,6 +41,7 @@ log = logging.getLogger("cobridge.connector")
 CLOCK_TOLERANCE = timedelta(seconds=2)
 # A skew worth an admin's attention (TLS and tokens tolerate a few minutes).
 SKEW_WARNING = timedelta(minutes=2)
+_UNKNOWN = "unknown"
 
 
 def _aware(moment: datetime) -> datetime:
@@ -66,6 +68,8 @@ class HeartbeatReporter:
         self._version = version
         self._clock = clock
         self._applied: list[uuid.UUID] = []
+        # The digest of the quarantine report the tenant holds; unknown until an answer says.
+        self._tenant_quarantine: str | None = _UNKNOWN
         self._lock = asyncio.Lock()
         self.detached = False
 
@@ -93,6 +97,7 @@ class HeartbeatReporter:
             if ack.detached and not self.detached:
                 log.error("the tenant has detached this hierarchy: uploads are refused")
             self.detached = ack.detached
+            self._tenant_quarantine = ack.quarantine_digest
             # The service's clock minus ours, to read its times on our clock.
             skew = _aware(ack.server_time) - self._clock()
             self._metrics.clock_skew.set(skew.total_seconds())
@@ -157,11 +162,13 @@ class HeartbeatReporter:
             error=last.error if last else None,
             situations=report.situations,
         )
+        quarantine = quarantine_report(self._state)
         return Heartbeat(
             connector_version=self._version,
             status=status,
             held_deletes=self._held_groups(),
             applied_releases=list(self._applied),
+            quarantine=None if quarantine.digest == self._tenant_quarantine else quarantine,
         )
 
     def _held_groups(self) -> list[HeldDeleteGroup]:

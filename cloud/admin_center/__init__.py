@@ -14,6 +14,7 @@ from cloud.admin_center import (
     routes_devices,
     routes_held_deletes,
     routes_places,
+    routes_quarantine,
     routes_sign_in,
 )
 from cloud.admin_center.web import Pages
@@ -23,6 +24,7 @@ PAGES: tuple[Pages, ...] = (
     routes_devices.pages,
     routes_connectors.pages,
     routes_held_deletes.pages,
+    routes_quarantine.pages,
     routes_places.pages,
 )
 

@@ -1,7 +1,9 @@
-"""The quarantine and held deletes page: the delete guard's reports and release orders.
+"""The quarantine and held deletes page: what the connector refused, what the guard holds.
 
-Per hierarchy, the connector's latest held-delete report (by cycle, with a
-sample of the devices) and the release orders with their state. A release
+Per hierarchy, the connector's latest quarantine report (counts per reason,
+the newest records; the whole list is on `routes_quarantine`'s page), its
+latest held-delete report (by cycle, with a sample of the devices) and the
+release orders with their state. A release
 goes through the admin API's handler, so it is audited and idempotent exactly
 as `POST /api/v1/hierarchies/{id}/held-deletes/release` is. Only admins see
 the release controls; each asks for confirmation on a page of its own.
@@ -15,14 +17,18 @@ from datetime import datetime
 from aiohttp import web
 from pydantic import ValidationError
 
+from cloud.admin_center.quarantine_reasons import describe
 from cloud.admin_center.web import PageError, Pages, Visit
 from cloud.contract.attach import DeleteReleaseOut, DeleteReleaseRequest, HeldDeleteGroup
 from cloud.service import routes_held_deletes
 from cloud.service.routes_common import aware
 from cloud.store import attach as attach_store
 from cloud.store import held_deletes as held_store
+from cloud.store import quarantine as quarantine_store
+from cloud.store.quarantine import QuarantinePage
 
 pages = Pages()
+NEWEST_SHOWN = 5  # quarantined records shown per hierarchy on the overview
 
 
 @dataclass
@@ -35,6 +41,7 @@ class HeldView:
     reported_at: datetime | None = None
     groups: list[HeldDeleteGroup] = field(default_factory=list)
     releases: list[DeleteReleaseOut] = field(default_factory=list)
+    quarantine: QuarantinePage | None = None
 
     @property
     def pending(self) -> set[str | None]:
@@ -55,14 +62,17 @@ async def _views(visit: Visit, hierarchy_id: str | None = None) -> list[HeldView
                 view.groups = [HeldDeleteGroup.model_validate(g) for g in report["groups"]]
             rows = await held_store.list_releases(conn, visit.tenant_id, view.hierarchy_id)
             view.releases = [routes_held_deletes.release_out(r) for r in rows]
+            view.quarantine = await quarantine_store.read_page(
+                conn, visit.tenant_id, view.hierarchy_id, top=NEWEST_SHOWN
+            )
             views.append(view)
     return views
 
 
 @pages.page("GET", "/quarantine")
 async def held_deletes(visit: Visit) -> web.StreamResponse:
-    """Each hierarchy's held deletes (latest report) and its release orders."""
-    return visit.render("held_deletes.html", views=await _views(visit))
+    """Each hierarchy's quarantine and held deletes (latest reports) and its release orders."""
+    return visit.render("held_deletes.html", views=await _views(visit), describe=describe)
 
 
 def _request(visit: Visit, cycle: object) -> DeleteReleaseRequest:

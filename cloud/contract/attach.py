@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import ConfigDict, Field
 
 from cloud.contract.naming import CamelModel, CamelResponse
+from cloud.contract.quarantine import QuarantineReport
 
 # Identifier patterns shared by the contract modules; they live here because
 # `inventory` imports this module, so this one cannot import `inventory`.
@@ -114,12 +115,14 @@ class Heartbeat(CamelModel):
     `held_deletes`: None keeps the report of an earlier heartbeat; a list,
     even an empty one, replaces it. `applied_releases`: release orders the
     connector has applied; repeating an id is harmless, unknown ids are ignored.
+    `quarantine`: None keeps the report the tenant holds; a report replaces it.
     """
 
     connector_version: str = Field(default="unknown", max_length=64)
     status: ConnectorStatus = Field(default_factory=ConnectorStatus)
     held_deletes: list[HeldDeleteGroup] | None = Field(default=None, max_length=MAX_HELD_GROUPS)
     applied_releases: list[UUID] = Field(default_factory=list, max_length=MAX_APPLIED_RELEASES)
+    quarantine: QuarantineReport | None = None
 
 
 class HeartbeatAck(CamelResponse):
@@ -127,12 +130,15 @@ class HeartbeatAck(CamelResponse):
 
     `delete_releases` lists every release order of the hierarchy not yet
     applied, oldest first, on every heartbeat until the connector reports it.
+    `quarantine_digest`: the digest of the quarantine report the tenant holds
+    (None: none yet), so the connector sends one only when its own differs.
     """
 
     server_time: datetime
     last_applied_sequence: int | None
     detached: bool = False
     delete_releases: list[DeleteReleaseOrder] = []
+    quarantine_digest: str | None = None
 
 
 class HierarchyOut(CamelResponse):

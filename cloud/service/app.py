@@ -22,6 +22,7 @@ from cloud.service import (
     routes_connector_devices,
     routes_devices,
     routes_held_deletes,
+    routes_quarantine,
     routes_system,
     routes_tenancy,
 )
@@ -57,6 +58,7 @@ APIS: tuple[Api, ...] = (
     routes_connector_devices.api,
     routes_devices.api,
     routes_held_deletes.api,
+    routes_quarantine.api,
 )
 
 

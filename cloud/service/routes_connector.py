@@ -28,6 +28,7 @@ from cloud.service.enrollment_replay import replayed_enrollment
 from cloud.service.errors import ApiError
 from cloud.service.routes_attach import hierarchy_out
 from cloud.service.routes_held_deletes import heartbeat_releases
+from cloud.service.routes_quarantine import heartbeat_quarantine
 from cloud.store import attach as attach_store
 from cloud.store import tenancy
 from cloud.store.attach import IssuedCertificate
@@ -230,7 +231,7 @@ async def _registered(call: Call, conn: sa.ext.asyncio.AsyncConnection) -> sa.Ro
 
 @api.route("POST", "/connector/v1/heartbeat", body=Heartbeat, response=HeartbeatAck, **CONNECTOR)
 async def heartbeat(call: Call) -> HeartbeatAck:
-    """Record a sign of life, status and held deletes; answer with clock, progress, releases."""
+    """Record a sign of life, status, held deletes and quarantine; answer with clock, progress, releases."""
     body: Heartbeat = call.body
     who = call.connector
     assert who is not None
@@ -246,12 +247,14 @@ async def heartbeat(call: Call) -> HeartbeatAck:
             now=now,
         )
         releases = await heartbeat_releases(conn, who, body, now)
+        quarantine_digest = await heartbeat_quarantine(conn, who, body, now)
         await attach_store.touch_connector(conn, who.tenant_id, who.connector_id, now)
     return HeartbeatAck(
         server_time=now.replace(tzinfo=UTC),
         last_applied_sequence=row["last_applied_sequence"],
         detached=row["detached_at"] is not None,
         delete_releases=releases,
+        quarantine_digest=quarantine_digest,
     )
 
 

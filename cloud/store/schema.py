@@ -346,3 +346,36 @@ sign_in_failures = sa.Table(
     sa.Column("locked_until", sa.DateTime),
     sa.PrimaryKeyConstraint("tenant_id", "principal_id"),
 )
+
+# Quarantine (DESIGN.md section 6): the connector's latest report, replaced by
+# each report. The summary row holds every reason's count and the report's
+# digest; the records are the newest the connector listed (a bounded sample).
+quarantine_reports = sa.Table(
+    "quarantine_reports",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("counts", sa.JSON, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("reported_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id"),
+)
+
+quarantined_records = sa.Table(
+    "quarantined_records",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("record_key", sa.String(200), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("column_name", sa.String(128), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("resource_id", sa.BigInteger),
+    sa.Column("smsid", sa.String(255)),
+    sa.Column("name", sa.String(255)),
+    sa.Column("first_seen", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id", "source", "record_key"),
+    sa.Index("ix_quarantined_records_reason", "tenant_id", "hierarchy_id", "reason"),
+)
