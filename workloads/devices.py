@@ -30,3 +30,14 @@ def os_family(os_name: str | None, os_build: str | None) -> str:
     if build is not None and ("workstation" in name or "windows 1" in name):
         return WINDOWS_11 if build >= FIRST_WINDOWS_11_BUILD else WINDOWS_10
     return OTHER
+
+
+FIRST_CO_MANAGEMENT_BUILD = 16299  # Windows 10 1709
+
+
+def os_supports_co_management(os_name: str | None, os_build: str | None) -> bool:
+    """Whether the OS may be co-managed: Windows 10 1709 (build 16299) or later, not a server."""
+    if os_family(os_name, os_build) not in (WINDOWS_10, WINDOWS_11):
+        return False
+    build = build_number(os_build)
+    return build is not None and build >= FIRST_CO_MANAGEMENT_BUILD

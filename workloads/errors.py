@@ -24,3 +24,33 @@ class CobridgeError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\nHint: {self.hint}"
+
+
+class DomainError(CobridgeError):
+    """A co-management domain rule was asked to do something it cannot."""
+
+    code = "domain_error"
+
+
+class InvalidFlags(DomainError):
+    """A co-management flags integer is not a non-negative integer."""
+
+    code = "invalid_flags"
+
+
+class InvalidTransition(DomainError):
+    """A handoff step does not apply to the authority record it was given."""
+
+    code = "invalid_transition"
+
+
+class MisroutedCommand(DomainError):
+    """A grant or revoke reached a side or record it is not addressed to."""
+
+    code = "misrouted_command"
+
+
+class EventLogOutOfOrder(DomainError):
+    """The invariant checker was fed an event older than one it already read."""
+
+    code = "event_log_out_of_order"
