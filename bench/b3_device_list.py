@@ -1,5 +1,7 @@
 """B3: the devices list API, 100 per page, filtered, beside the same server sending a
-pre-encoded body of the same size; first page against a deep page.
+pre-encoded body of the same size; first page against a deep page. Then the
+admin center's devices page (50 rows, with counts, signed in with a session
+cookie) beside the API list of the same query (`$top=50`, `$count=true`).
 
 Targets (DESIGN.md section 14): >= 50% of the pre-encoded ceiling; a deep
 page costs <= 1.5x the first. The service runs in its own process over
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import re
 import statistics
 import time
 import uuid
@@ -33,6 +36,10 @@ from cloud.store.schema import devices, hierarchies
 CONCURRENCY = 16
 REQUESTS = 600
 QUERY = {"operatingSystem": "Windows 11", "$top": "100"}
+# The devices page's query (its "OS" filter) and the API's for the same rows.
+PAGE_QUERY = {"os": "Windows 11"}
+PAGE_API_QUERY = {"operatingSystem": "Windows 11", "$top": "50", "$count": "true"}
+PASSWORD = "bench page password"
 
 
 def _row(n: int, tenant_id: str) -> dict[str, object]:
@@ -59,8 +66,8 @@ def _row(n: int, tenant_id: str) -> dict[str, object]:
     }
 
 
-async def _seed(settings: CloudSettings, count: int) -> str:
-    """Fill the store with `count` devices once (cached); return a viewer token."""
+async def _seed(settings: CloudSettings, count: int) -> tuple[str, str, str]:
+    """Fill the store with `count` devices once (cached); (viewer token, tenant id, viewer)."""
     state = open_state(settings)
     async with state.engine.connect() as conn:
         present = (await conn.execute(sa.select(sa.func.count()).select_from(devices))).scalar_one()
@@ -91,10 +98,10 @@ async def _seed(settings: CloudSettings, count: int) -> str:
     async with state.engine.connect() as conn:
         tenant_id = (await conn.execute(sa.select(devices.c.tenant_id).limit(1))).scalar_one()
     name = f"viewer-{uuid.uuid4().hex[:6]}"
-    await bootstrap.create_admin(state, tenant_id, name, Role.VIEWER)
+    await bootstrap.create_admin(state, tenant_id, name, Role.VIEWER, password=PASSWORD)
     _, token = await bootstrap.create_token(state, tenant_id, name, 1)
     await state.engine.dispose()
-    return token
+    return token, tenant_id, name
 
 
 def _serve(
@@ -145,6 +152,50 @@ def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] * 1000
 
 
+async def _signed_in(base: str, ca: bytes, tenant_id: str, user: str) -> aiohttp.ClientSession:
+    """A cookie-keeping session signed in to the admin center as `user`."""
+    session = aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True),
+        connector=aiohttp.TCPConnector(ssl=tls.client_context(ca), limit=CONCURRENCY),
+    )
+    async with session.get(f"{base}/sign-in") as page:
+        found = re.search(r'name="csrf" value="([^"]*)"', await page.text())
+    assert found, "the sign-in page has no CSRF field"
+    form = {"csrf": found.group(1), "tenant": tenant_id, "user": user, "password": PASSWORD}
+    async with session.post(f"{base}/sign-in", data=form, allow_redirects=False) as answer:
+        assert answer.status == 303, answer.status
+    return session
+
+
+async def _measure_page(
+    base: str, token: str, ca: bytes, tenant_id: str, user: str, count: int, backend: str
+) -> None:
+    """The devices page beside the API list endpoint, for the same query and page size."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession(
+            headers=headers,
+            connector=aiohttp.TCPConnector(ssl=tls.client_context(ca), limit=CONCURRENCY),
+        ) as api,
+        await _signed_in(base, ca, tenant_id, user) as browser,
+    ):
+        async with browser.get(f"{base}/devices", params=PAGE_QUERY) as page:
+            html = await page.text()
+            assert page.status == 200, page.status
+        rows = html.count("<tr") - 1  # less the heading row
+        results = {
+            "API list (50, $count)": await _load(api, f"{base}/api/v1/devices", PAGE_API_QUERY),
+            "devices page (50, counts)": await _load(browser, f"{base}/devices", PAGE_QUERY),
+        }
+    print(f"\nB3 devices page: {backend}, {count:,} devices, {len(html):,}-byte page, {rows} rows")
+    for label, (rate, latencies) in results.items():
+        print(
+            f"  {label:<30} {rate:8.1f} req/s  p50 {_pct(latencies, 50):6.1f} ms  p99 {_pct(latencies, 99):6.1f} ms"
+        )
+    ratio = results["devices page (50, counts)"][0] / results["API list (50, $count)"][0]
+    print(f"  devices page = {ratio:.0%} of the API list's rate for the same query")
+
+
 async def _measure(
     base: str, token: str, ca: bytes, body_size: multiprocessing.Value, count: int, backend: str
 ) -> None:
@@ -184,7 +235,7 @@ async def _measure(
 
 
 def _one(settings: CloudSettings, count: int, backend: str) -> None:
-    token = asyncio.run(_seed(settings, count))
+    token, tenant_id, user = asyncio.run(_seed(settings, count))
     ctx = multiprocessing.get_context("spawn")
     body_size, ports, stop = ctx.Value("i", 0), ctx.Queue(), ctx.Event()
     server = ctx.Process(target=_serve, args=(settings, body_size, ports, stop))
@@ -192,7 +243,9 @@ def _one(settings: CloudSettings, count: int, backend: str) -> None:
     try:
         port = ports.get(timeout=120)
         ca = (settings.data_dir / "service-root.pem").read_bytes()
-        asyncio.run(_measure(f"https://127.0.0.1:{port}", token, ca, body_size, count, backend))
+        base = f"https://127.0.0.1:{port}"
+        asyncio.run(_measure(base, token, ca, body_size, count, backend))
+        asyncio.run(_measure_page(base, token, ca, tenant_id, user, count, backend))
     finally:
         stop.set()
         server.join(timeout=30)
