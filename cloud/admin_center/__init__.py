@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from cloud.admin_center import (
+    routes_audit,
     routes_connectors,
     routes_devices,
     routes_held_deletes,
@@ -25,6 +26,7 @@ PAGES: tuple[Pages, ...] = (
     routes_connectors.pages,
     routes_held_deletes.pages,
     routes_quarantine.pages,
+    routes_audit.pages,
     routes_places.pages,
 )
 

@@ -19,7 +19,6 @@ PLACES = {
         "Workloads",
         "Devices per holder for each workload, and rollout progress.",
     ),
-    "/audit": ("Audit", "The tenant's audit log."),
 }
 
 
