@@ -135,3 +135,41 @@ leases = sa.Table(
     sa.Column("acquired_at", sa.DateTime),
     sa.Column("expires_at", sa.DateTime),
 )
+
+# The arbiter's journal (DESIGN.md section 7): one authority record per
+# (device, workload) that ever left its initial state (the site holding at
+# epoch 0); a missing row is that initial record. Written before any command
+# of its step is sent, so a restart resends exactly what is awaited.
+authority = sa.Table(
+    "connector_authority",
+    state_metadata,
+    sa.Column("smsid", SMSID, primary_key=True),
+    sa.Column("workload", sa.String(32), primary_key=True),
+    sa.Column("holder", sa.String(16)),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("phase", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(16)),
+    sa.Column("fence", sa.JSON),
+    sa.Column("conflict", sa.String(255)),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    # Whether the tenant has this version of the record (its report is sent).
+    sa.Column("reported", sa.Boolean, nullable=False),
+    sa.CheckConstraint("phase IN ('held', 'revoking', 'granting')", name="phase"),
+    sa.Index(None, "phase"),
+    sa.Index(None, "reported"),
+)
+
+# What happened to authority records, oldest first: handoffs begun and
+# settled, stale replies, forced handoffs (with who and why), conflicts.
+authority_events = sa.Table(
+    "connector_authority_events",
+    state_metadata,
+    sa.Column("event_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("smsid", SMSID, nullable=False),
+    sa.Column("workload", sa.String(32), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("detail", sa.JSON),
+    sa.Index(None, "at"),
+)

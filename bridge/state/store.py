@@ -1,8 +1,8 @@
 """`ConnectorState`: the connector's state store, as narrow repositories over one engine.
 
 Each repository (sources, devices, sequences, outbox, quarantine, deletes,
-runs, lease) has a handful of methods. On `ConnectorState` every call runs in
-a transaction of its own; on the object `transaction()` yields, the same
+runs, lease, authority, authority_events) has a handful of methods. On
+`ConnectorState` every call runs in a transaction of its own; on the object `transaction()` yields, the same
 repositories run in one shared transaction that commits or rolls back as a
 whole::
 
@@ -24,6 +24,7 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
+from bridge.state.authority import AuthorityEvents, AuthorityJournal
 from bridge.state.deletes import HeldDeletes
 from bridge.state.devices import DeviceStates
 from bridge.state.engine import create_state_engine, migrate_state, state_errors, state_url
@@ -52,6 +53,8 @@ class _Repositories:
         self.deletes = HeldDeletes(scope)
         self.runs = SyncRuns(scope)
         self.lease = Lease(scope)
+        self.authority = AuthorityJournal(scope)
+        self.authority_events = AuthorityEvents(scope)
 
 
 class StateTransaction(_Repositories):
