@@ -219,6 +219,19 @@ def test_force_a_stalled_revoke_grants_the_target_and_keeps_fencing_the_silent_s
     assert resend(fenced.record) == ()
 
 
+def test_the_fenced_side_refusing_the_fence_as_stale_ends_the_fence() -> None:
+    forced = force(revoking_to_cloud(), "site down").record
+    same = Stale(CM, "D1", W, epoch=1, op=Op.REVOKE, seen_epoch=1, seen_holds=False)
+    assert on_reply(forced, same).record.fence is not None  # not past the fence: kept
+    past = Stale(CM, "D1", W, epoch=1, op=Op.REVOKE, seen_epoch=3, seen_holds=True)
+    step = on_reply(forced, past)
+    assert step.changed
+    assert step.record.fence is None
+    assert step.record.phase is Phase.GRANTING
+    other_side = Stale(CLOUD, "D1", W, epoch=1, op=Op.REVOKE, seen_epoch=3, seen_holds=True)
+    assert on_reply(forced, other_side).record.fence is not None
+
+
 def test_a_later_grant_to_the_fenced_side_supersedes_its_fence() -> None:
     forced = force(revoking_to_cloud(), "site down").record
     held = on_grant_ack(forced, ack(CLOUD, 1, Op.GRANT)).record

@@ -19,10 +19,11 @@ A grant is never sent before the revoke of its epoch is acknowledged, with one
 exception an admin must ask for: `force`. Forcing a stalled `revoking` record
 assumes the unreachable side has stopped: the record moves to `granting` and
 keeps a `PendingFence` naming that side and epoch. The revoke keeps being sent
-(`resend` includes it) until the side acknowledges it or a later grant to that
-side supersedes it, and the returned `Forced` event is for the audit log. If
-the forced side was in fact still delivering, the invariant checker reports it
-(both sides granted or delivering); force makes the risk explicit, never silent.
+(`resend` includes it) until the side acknowledges it (or answers that it has
+seen a later command) or a later grant to that side supersedes it; the returned
+`Forced` event is for the audit log. If the forced side was in fact still
+delivering, the invariant checker reports it (both sides granted or
+delivering): force makes the risk explicit, never silent.
 
 Changing the target mid-handoff (`begin` on a record that is not `held`):
 - while `revoking`, only `target` changes; the revoke in flight must still be
@@ -43,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workloads.catalog import Holder, Workload
 from workloads.errors import InvalidTransition, MisroutedCommand
-from workloads.messages import Ack, Command, Grant, Key, Op, Reply, Revoke, Stale
+from workloads.messages import Ack, Command, Grant, Key, Op, Reply, Revoke, Stale, token
 
 
 class Phase(StrEnum):
@@ -224,9 +225,19 @@ def on_reply(record: AuthorityRecord, reply: Reply) -> Transition:
 
     A stale refusal only ever answers an old duplicate, unless the journal lost
     writes and a side has seen a later epoch than the record (`journal_behind`).
+    One exception: the fenced side refusing the fence's revoke has moved past
+    that epoch, so the fence has done its work and is dropped.
     """
     _check_key(record, reply)
     if isinstance(reply, Stale):
+        fence = record.fence
+        if (
+            fence is not None
+            and reply.side == fence.side
+            and token(reply.seen_epoch, Op.GRANT if reply.seen_holds else Op.REVOKE)
+            > token(fence.epoch, Op.REVOKE)
+        ):
+            return _changed(_with(record, fence=None))
         return Transition(record)
     if reply.op == Op.REVOKE:
         return on_revoke_ack(record, reply)
