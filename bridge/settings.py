@@ -39,6 +39,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from bridge.settings_directory import EXAMPLE as DIRECTORY_EXAMPLE
+from bridge.settings_directory import DirectorySettings
 from cloud.contract.attach import HIERARCHY_ID
 from cloud.contract.inventory import MAX_BATCH_ITEMS
 from onprem.errors import InvalidSiteUrl
@@ -49,7 +51,7 @@ from workloads.errors import CobridgeError
 ENV_PREFIX = "COBRIDGE_CONNECTOR_"
 # Not a setting: where the CLI may look for the file. Allowed beside the settings.
 CONFIG_ENV = "COBRIDGE_CONNECTOR_CONFIG"
-SECRET_KEYS = frozenset({"site.db", "state.db", "cloud.attach_code"})
+SECRET_KEYS = frozenset({"site.db", "state.db", "cloud.attach_code", "directory.password"})
 # What a missing required key should look like; also used by `example_toml`.
 EXAMPLES = {
     "site.db": "mssql://svc-cobridge:PASSWORD@sccm-sql.corp.example.com/CM_PS1",
@@ -272,6 +274,7 @@ class ConnectorSettings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    directory: DirectorySettings = Field(default_factory=DirectorySettings)
     data_dir: Path = Path("data/connector")
 
     @classmethod
@@ -352,19 +355,23 @@ class ConnectorSettings(BaseSettings):
             "enrolling": self.cloud.attach_code is not None,
             "state": describe_url(self.state_url()),
             "data_dir": str(self.data_dir),
+            "directory": self.directory.describe(),
             **self.sync.model_dump(),
         }
 
     @staticmethod
     def example_toml() -> str:
         """A commented configuration an admin can start from (it loads as it is)."""
-        return _EXAMPLE.format(
-            **{k.replace(".", "_"): v for k, v in EXAMPLES.items()},
-            **{k: _toml(v) for k, v in SyncSettings().model_dump().items()},
-            **{k: _toml(v) for k, v in ObservabilitySettings().model_dump().items()},
-            chunk_size=SiteSettings.model_fields["chunk_size"].default,
-            data_dir=ConnectorSettings.model_fields["data_dir"].default.as_posix(),
-            max_batch=MAX_BATCH_ITEMS,
+        return (
+            _EXAMPLE.format(
+                **{k.replace(".", "_"): v for k, v in EXAMPLES.items()},
+                **{k: _toml(v) for k, v in SyncSettings().model_dump().items()},
+                **{k: _toml(v) for k, v in ObservabilitySettings().model_dump().items()},
+                chunk_size=SiteSettings.model_fields["chunk_size"].default,
+                data_dir=ConnectorSettings.model_fields["data_dir"].default.as_posix(),
+                max_batch=MAX_BATCH_ITEMS,
+            )
+            + DIRECTORY_EXAMPLE
         )
 
 
