@@ -1,9 +1,10 @@
 """The typed async client of the cloud tenant service, for the connector and for automation.
 
-Connector calls (enroll, renew, hierarchy, heartbeat, ingest) go to the
-connector listener, authenticated by the enrolled client certificate (mutual
-TLS; enrollment needs none). Admin calls go to the API listener with a bearer
-token (those calls live in `cloud.client_admin`). Every call returns the
+Connector calls (enroll, renew, hierarchy, heartbeat, ingest, authority) go
+to the connector listener, authenticated by the enrolled client certificate
+(mutual TLS; enrollment needs none). Admin calls go to the API listener with a
+bearer token (those calls live in `cloud.client_admin`); so does a device's
+check-in, with the device secret as the client's token. Every call returns the
 wire contract's models and fails with a `CloudError` (see
 `cloud.client_errors`); transport, retries and error translation live in
 `cloud.client_core`.
@@ -18,7 +19,7 @@ wire contract's models and fails with a `CloudError` (see
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from cloud.client_admin import AdminCalls
 from cloud.client_core import Target
@@ -41,6 +42,17 @@ from cloud.contract.attach import (
     HierarchyRegistration,
     RenewRequest,
 )
+from cloud.contract.authority import (
+    MAX_COMMANDS,
+    MAX_STATES,
+    AuthorityCommand,
+    AuthorityCommandBatch,
+    AuthorityReplies,
+    AuthorityReport,
+    AuthorityReportAck,
+    AuthorityState,
+)
+from cloud.contract.authority_checkin import CheckInOut
 from cloud.contract.inventory import (
     MAX_BATCH_ITEMS,
     HeldDevice,
@@ -49,6 +61,7 @@ from cloud.contract.inventory import (
     IngestBatch,
 )
 from cloud.contract.system import Health
+from workloads.messages import Command
 
 __all__ = [
     "CallStats",
@@ -202,3 +215,58 @@ class CloudClient(AdminCalls):
             if page.next_after is None:
                 return
             after = page.next_after
+
+    async def authority_commands(
+        self, commands: Sequence[AuthorityCommand | Command]
+    ) -> AuthorityReplies:
+        """Send grants and revokes to the cloud gate; one reply per command, in their order.
+
+        Domain commands (`workloads.messages`) are sent with their device as
+        the SMSID. More than `MAX_COMMANDS` go as consecutive batches, in
+        order. Retried like any idempotent call: the gate acknowledges a
+        command it already applied, and answers `stale` to one it has since
+        seen superseded.
+        """
+        wire = [c if isinstance(c, AuthorityCommand) else AuthorityCommand.of(c) for c in commands]
+        replies = []
+        for start in range(0, len(wire), MAX_COMMANDS):
+            batch = AuthorityCommandBatch(commands=wire[start : start + MAX_COMMANDS])
+            answer = await self._call(
+                "authority_commands",
+                "POST",
+                "connector",
+                "/connector/v1/authority/commands",
+                AuthorityReplies,
+                send=batch,
+            )
+            replies.extend(answer.replies)
+        return AuthorityReplies(replies=replies)
+
+    async def report_authority(self, states: Sequence[AuthorityState]) -> AuthorityReportAck:
+        """Report the arbiter's changed records (more than `MAX_STATES` in consecutive reports).
+
+        Idempotent: a record older than the one the tenant holds is ignored.
+        """
+        received = applied = 0
+        records = list(states)
+        for start in range(0, len(records), MAX_STATES):
+            ack = await self._call(
+                "report_authority",
+                "POST",
+                "connector",
+                "/connector/v1/authority/states",
+                AuthorityReportAck,
+                send=AuthorityReport(records=records[start : start + MAX_STATES]),
+            )
+            received, applied = received + ack.received, applied + ack.applied
+        return AuthorityReportAck(received=received, applied=applied, ignored=received - applied)
+
+    # Device calls (API listener, the device secret as the token).
+
+    async def check_in(self) -> CheckInOut:
+        """A device's check-in: the workloads the cloud holds for it, with epochs and policies.
+
+        The client's token must be the device's secret. Retried: a check-in
+        changes nothing but the delivery log.
+        """
+        return await self._call("check_in", "POST", "api", "/device/v1/checkin", CheckInOut)

@@ -25,6 +25,8 @@ from cloud.contract.attach import (
     HeldDeletesOut,
     HierarchyOut,
 )
+from cloud.contract.authority_checkin import CheckInCredentialOut
+from cloud.contract.authority_views import AuthorityLogPage, DeviceAuthorityOut, WorkloadCountsOut
 from cloud.contract.devices import DeviceDetail, DevicePage, DeviceQuery
 from cloud.contract.quarantine import QuarantineOut
 
@@ -205,6 +207,58 @@ class AdminCalls(ClientCore):
             "device", "GET", "api", f"/api/v1/devices/{quote(device_id, safe='')}", DeviceDetail
         )
 
+    async def device_authority(self, device_id: str) -> DeviceAuthorityOut:
+        """Who holds each workload of one device: the arbiter's record, the cloud gate's, conflicts."""
+        path = f"/api/v1/devices/{quote(device_id, safe='')}/authority"
+        return await self._call("device_authority", "GET", "api", path, DeviceAuthorityOut)
+
+    async def workload_counts(self) -> WorkloadCountsOut:
+        """Per workload: devices settled on each side, in a handoff, in conflict; cloud grants."""
+        return await self._call(
+            "workload_counts", "GET", "api", "/api/v1/workloads", WorkloadCountsOut
+        )
+
+    async def authority_deliveries(
+        self, hierarchy_id: str, since: int = 0, top: int = 1000
+    ) -> AuthorityLogPage:
+        """A page of the hierarchy's check-in deliveries after sequence `since`."""
+        return await self._call(
+            "authority_deliveries",
+            "GET",
+            "api",
+            f"{_authority(hierarchy_id)}/deliveries",
+            AuthorityLogPage,
+            params={"since": str(since), "$top": str(top)},
+        )
+
+    async def authority_gate_log(
+        self, hierarchy_id: str, since: int = 0, top: int = 1000
+    ) -> AuthorityLogPage:
+        """A page of the grants and revokes the cloud gate applied for the hierarchy, after `since`."""
+        return await self._call(
+            "authority_gate_log",
+            "GET",
+            "api",
+            f"{_authority(hierarchy_id)}/gateLog",
+            AuthorityLogPage,
+            params={"since": str(since), "$top": str(top)},
+        )
+
+    async def issue_checkin_credential(self, device_id: str) -> CheckInCredentialOut:
+        """A new check-in secret for the device, shown only in this answer.
+
+        Not retried once it may have reached the service: a second issue
+        would revoke the secret the first one returned.
+        """
+        return await self._call(
+            "issue_checkin_credential",
+            "POST",
+            "api",
+            f"/api/v1/devices/{quote(device_id, safe='')}/checkinCredential",
+            CheckInCredentialOut,
+            policy=REFUSED_ONLY,
+        )
+
     async def export_devices_csv(self, query: DeviceQuery | None = None) -> AsyncIterator[str]:
         """The filtered device list as CSV text, chunk by chunk, as the service streams it.
 
@@ -226,6 +280,10 @@ class AdminCalls(ClientCore):
         async with contextlib.aclosing(chunks):
             async for chunk in chunks:
                 yield chunk
+
+
+def _authority(hierarchy_id: str) -> str:
+    return f"/api/v1/hierarchies/{quote(hierarchy_id, safe='')}/authority"
 
 
 def _held(hierarchy_id: str) -> str:

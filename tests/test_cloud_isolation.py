@@ -37,6 +37,8 @@ from cloud.contract.attach import (
     HierarchyRegistration,
     RenewRequest,
 )
+from cloud.contract.authority import AuthorityCommandBatch, AuthorityReport
+from cloud.contract.authority_views import AuthorityLogQuery
 from cloud.contract.devices import DeviceQuery
 from cloud.contract.errors import ERROR_CODES
 from cloud.contract.inventory import HeldDevicesQuery, IngestBatch
@@ -47,6 +49,7 @@ from cloud.service.app import all_endpoints
 from cloud.service.openapi import openapi_document
 from cloud.service.routes_devices import MdmEnrollment
 from cloud.store.held_deletes import save_report
+from cloud.store.linking import enroll_mdm_device
 from cloud.store.schema import cloud_metadata
 from tests.cloud_fixtures import make_hierarchy, record, smsid
 from tests.cloud_service import RunningService, new_key_and_csr, start_service
@@ -62,8 +65,15 @@ PARAM_KINDS = {
 }
 # Bodies and queries the matrix knows how to fill; a new model must be added here.
 ADMIN_BODIES = (PrincipalCreate, TokenCreate, AttachCodeCreate, MdmEnrollment, DeleteReleaseRequest)
-CONNECTOR_BODIES = (RenewRequest, HierarchyRegistration, Heartbeat, IngestBatch)
-QUERIES = (DeviceQuery, HeldDevicesQuery, QuarantineQuery)
+CONNECTOR_BODIES = (
+    RenewRequest,
+    HierarchyRegistration,
+    Heartbeat,
+    IngestBatch,
+    AuthorityCommandBatch,
+    AuthorityReport,
+)
+QUERIES = (DeviceQuery, HeldDevicesQuery, QuarantineQuery, AuthorityLogQuery)
 TENANT_TABLES = [t for t in cloud_metadata.sorted_tables if "tenant_id" in t.c]
 # Bookkeeping that authenticating a call legitimately updates.
 VOLATILE = {("api_tokens", "last_used_at")}
@@ -223,6 +233,8 @@ class Tenant:
     aad_ids: list[str] = field(default_factory=list)
     code_ids: list[str] = field(default_factory=list)
     numbers: list[int] = field(default_factory=list)
+    credential_ids: list[str] = field(default_factory=list)
+    device_secret: str = ""
 
     def principal_name(self, role: Role) -> str:
         """The name of the tenant's principal of `role`."""
@@ -237,6 +249,7 @@ class Tenant:
             *self.token_ids.values(),
             *self.device_ids,
             *self.code_ids,
+            *self.credential_ids,
         }
 
     def secrets(self) -> set[str]:
@@ -379,7 +392,63 @@ async def build_tenant(
     assert len(tenant.device_ids) == len(numbers) + 1
     codes = (await expect(admin, "GET", f"{api}/api/v1/attachCodes", 200))["value"]
     tenant.code_ids = [c["codeId"] for c in codes]
+    await authority_of(service, tenant, page["value"])
     return tenant
+
+
+def authority_commands(smsids: list[str]) -> dict[str, Any]:
+    """A wire batch granting the cloud compliance for these devices, and revoking client apps."""
+    commands = [
+        {"op": "grant", "workload": "compliancePolicy", "epoch": 1, "smsid": s} for s in smsids
+    ]
+    commands += [{"op": "revoke", "workload": "modernApps", "epoch": 2, "smsid": s} for s in smsids]
+    return {"commands": commands}
+
+
+def authority_report(smsids: list[str]) -> dict[str, Any]:
+    """A wire report: the cloud holds compliance for these devices, at epoch 3."""
+    records = [
+        {
+            "smsid": s,
+            "workload": "compliancePolicy",
+            "holder": "cloud",
+            "epoch": 3,
+            "phase": "held",
+            "desired": "cloud",
+            "conflict": f"noted {s}",
+            "updatedAt": "2026-11-01T09:00:00Z",
+        }
+        for s in smsids
+    ]
+    return {"records": records}
+
+
+async def authority_of(service: RunningService, tenant: Tenant, devices: list[dict]) -> None:
+    """Authority of the tenant's first device: a grant, a report, a device secret, a check-in.
+
+    So every authority read has something of this tenant's that it must never
+    show another, and every authority write has something to leave alone.
+    """
+    assert tenant.connector is not None
+    curl, first = service.connector_url, tenant.smsids[0]
+    body = authority_commands([first])
+    await expect(
+        tenant.connector, "POST", f"{curl}/connector/v1/authority/commands", 200, body=body
+    )
+    body = authority_report([first])
+    await expect(tenant.connector, "POST", f"{curl}/connector/v1/authority/states", 200, body=body)
+    [device_id] = [d["id"] for d in devices if d["smsid"] == first]
+    issued = await expect(
+        tenant.sessions[Role.OPERATOR],
+        "POST",
+        f"{service.api_url}/api/v1/devices/{device_id}/checkinCredential",
+        201,
+    )
+    tenant.credential_ids.append(issued["credentialId"])
+    tenant.device_secret = issued["secret"]
+    device = service.session(token=tenant.device_secret)
+    answer = await expect(device, "POST", f"{service.api_url}/device/v1/checkin", 200)
+    assert [w["workload"] for w in answer["workloads"]] == ["compliancePolicy"]
 
 
 async def world(service: RunningService) -> tuple[Tenant, Tenant]:
@@ -398,8 +467,15 @@ def classify(endpoint: Endpoint) -> list[str]:
     """What the matrix cannot handle about `endpoint` (empty when it is fully classified)."""
     problems = []
     where = f"{endpoint.method} {endpoint.path}"
-    if endpoint.auth not in ("public", "admin", "connector", "enroll"):
+    if endpoint.auth not in ("public", "admin", "connector", "enroll", "device"):
         problems.append(f"{where}: unknown auth {endpoint.auth!r}")
+    if endpoint.auth == "device" and (
+        endpoint.listener != "admin" or endpoint.body is not None or PARAM.search(endpoint.path)
+    ):
+        # A device names nothing: it reads what its own secret stands for.
+        problems.append(
+            f"{where}: a device endpoint with a body, a parameter or on {endpoint.listener}"
+        )
     if endpoint.auth == "admin":
         if endpoint.role is None:
             problems.append(f"{where}: an admin endpoint without a role")
@@ -473,6 +549,8 @@ def query_for(endpoint: Endpoint, target: Tenant) -> dict[str, str] | None:
     """Query parameters aimed at `target`'s objects."""
     if endpoint.query is DeviceQuery:
         return {"hierarchyId": target.hierarchy_id, "$top": "1000"}
+    if endpoint.query is AuthorityLogQuery:
+        return {"since": "0", "$top": "1000"}
     return None
 
 
@@ -508,6 +586,17 @@ async def disposable(service: RunningService, tenant: Tenant, kind: str, role: R
         code = await bootstrap.create_attach_code(service.state, tenant.tenant_id, 1, None)
         enrolled, _ = await enroll(service, code, f"H-SPARE{n}", "SPR")
         return enrolled["connectorId"]
+    if kind == "device":
+        async with service.state.engine.begin() as conn:
+            device_id, _ = await enroll_mdm_device(
+                conn,
+                tenant.tenant_id,
+                aad_device_id=aad_id(70_000 + n),
+                device_name=f"SPARE-{n}",
+                os_version=None,
+                now=service.clock(),
+            )
+            return device_id
     raise AssertionError(f"no disposable {kind} for a destructive call")
 
 
@@ -738,6 +827,10 @@ async def test_connector_certificate_is_bound_to_its_tenant_and_hierarchy(
         elif endpoint.body is IngestBatch:
             records = device_records(b.label, b.numbers, version="forged")
             body = batch_body(b.hierarchy_id, 99, records, tombstones=b.smsids)
+        elif endpoint.body is AuthorityCommandBatch:
+            body = authority_commands(b.smsids)  # beta's devices, in alpha's own hierarchy
+        elif endpoint.body is AuthorityReport:
+            body = authority_report(b.smsids)
         targets_hierarchy = (
             endpoint.body is not None and "hierarchy_id" in endpoint.body.model_fields
         )
@@ -864,4 +957,90 @@ async def test_credentials_only_work_on_their_own_listener(service: RunningServi
     answer = await send(a.connector, "GET", f"{service.api_url}/api/v1/devices")
     if problem := error_ok(answer, 401, "unauthenticated"):
         failures.append(f"connector certificate on the admin API: {problem}")
+    assert not failures, "\n".join(failures)
+
+
+@MODULE
+async def test_device_secrets_reach_only_their_own_device(service: RunningService) -> None:
+    a, b = await world(service)
+    assert a.connector is not None
+    api, curl = service.api_url, service.connector_url
+    failures: list[str] = []
+    watch_b = await Watch(service, b.tenant_id, "beta", failures).start()
+    device_endpoints = [e for e in all_endpoints() if e.auth == "device"]
+    assert device_endpoints
+    assert not [p for e in device_endpoints for p in classify(e)]
+
+    # A twin of beta in alpha: alpha's connector for beta's hierarchy id, with beta's
+    # SMSIDs and Entra ids, granting other workloads. Beta's devices never see them.
+    code = await bootstrap.create_attach_code(service.state, a.tenant_id, 1, None)
+    _, twin = await enroll(service, code, b.hierarchy_id, b.site_code)
+    registration = {"hierarchyId": b.hierarchy_id, "siteCode": b.site_code}
+    await expect(twin, "PUT", f"{curl}/connector/v1/hierarchy", 200, body=registration)
+    forged = batch_body(b.hierarchy_id, 1, device_records(b.label, b.numbers, version="twin"))
+    await expect(twin, "POST", f"{curl}/connector/v1/ingest", 200, body=forged)
+    grants = {
+        "commands": [
+            {"op": "grant", "workload": "officeApps", "epoch": 9, "smsid": s} for s in b.smsids
+        ]
+    }
+    await expect(twin, "POST", f"{curl}/connector/v1/authority/commands", 200, body=grants)
+    await watch_b.check("alpha's twin grants beta's SMSIDs in alpha")
+    page = await expect(
+        a.sessions[Role.ADMIN], "GET", f"{api}/api/v1/devices", 200, params={"$top": "1000"}
+    )
+    [twin_device] = [
+        d["id"]
+        for d in page["value"]
+        if d["smsid"] == b.smsids[0] and d["hierarchyId"] == b.hierarchy_id
+    ]
+    issued = await expect(
+        a.sessions[Role.OPERATOR],
+        "POST",
+        f"{api}/api/v1/devices/{twin_device}/checkinCredential",
+        201,
+    )
+    expected = {
+        a.device_secret: ["compliancePolicy"],
+        b.device_secret: ["compliancePolicy"],
+        issued["secret"]: ["officeApps"],
+    }
+    for endpoint in device_endpoints:
+        url = api + endpoint.path
+        for secret, workloads in expected.items():
+            mine = b if secret == b.device_secret else a
+            other = a if mine is b else b
+            answer = await send(service.session(token=secret), endpoint.method, url)
+            where = f"{mine.label}'s device secret {endpoint.method} {endpoint.path}"
+            if answer.status != 200:
+                failures.append(f"{where}: {answer.status} {answer.text[:200]}")
+                continue
+            got = [w["workload"] for w in answer.json()["workloads"]]
+            if got != workloads:
+                failures.append(f"{where}: delivered {got}, not {workloads}")
+            if leaked := sorted(s for s in other.generated_ids() if s in answer.text):
+                failures.append(f"{where}: answer shows {other.label}'s {leaked}")
+            if mine is b:
+                await watch_b.start()  # beta's own check-in logs its delivery, as it should
+            else:
+                await watch_b.check(where)
+        # API tokens (any role, any tenant) and certificates are no device secrets.
+        for tenant, role in itertools.product((a, b), ROLES):
+            answer = await send(tenant.sessions[role], endpoint.method, url)
+            if problem := error_ok(answer, 401, "invalid_token"):
+                failures.append(f"{tenant.label}/{role.value} token on {endpoint.path}: {problem}")
+        answer = await send(a.connector, endpoint.method, url)
+        if problem := error_ok(answer, 401, "unauthenticated"):
+            failures.append(f"a connector certificate on {endpoint.path}: {problem}")
+        await watch_b.check(f"device calls of {endpoint.path}")
+
+    # A device secret is no API token, on any admin endpoint.
+    device = service.session(token=a.device_secret)
+    ids = {kind: a.object_id(kind) for kind in PARAM_KINDS.values()}
+    for endpoint in admin_endpoints():
+        path = fill_path(endpoint, ids)
+        answer = await send(device, endpoint.method, api + path, body=admin_body(endpoint, a, a))
+        if problem := error_ok(answer, 401, "invalid_token"):
+            failures.append(f"alpha's device secret on {endpoint.method} {path}: {problem}")
+    await watch_b.check("alpha's device secret on the admin API")
     assert not failures, "\n".join(failures)

@@ -40,6 +40,12 @@ from cloud.contract.attach import (
     HierarchyRegistration,
     RenewRequest,
 )
+from cloud.contract.authority import (
+    AuthorityCommand,
+    AuthorityCommandBatch,
+    AuthorityReport,
+    AuthorityState,
+)
 from cloud.contract.errors import ERROR_CODES
 from cloud.contract.inventory import CollectionRecord, IngestBatch
 from cloud.contract.quarantine import QuarantinedRecord, quarantine_digest
@@ -50,6 +56,9 @@ from cloud.service.routes_devices import MdmEnrollment
 from cloud.service.routes_system import service_version
 from tests.cloud_fixtures import batch, comanaged, record
 from tests.cloud_service import RunningService, new_key_and_csr, start_service
+from workloads.catalog import Holder, Workload
+from workloads.handoff import Phase
+from workloads.messages import Op
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 PARAM = re.compile(r"\{(\w+)\}")
@@ -304,7 +313,11 @@ def test_every_operation_is_complete() -> None:
             wanted = {f.alias or n for n, f in endpoint.query.model_fields.items()}
         assert query == wanted, where
         # Security as declared.
-        security = {"admin": [{"bearer": []}], "connector": [{"clientCertificate": []}]}
+        security = {
+            "admin": [{"bearer": []}],
+            "connector": [{"clientCertificate": []}],
+            "device": [{"deviceSecret": []}],
+        }
         assert operation["security"] == security.get(endpoint.auth, []), where
         if endpoint.body is not None:
             body = operation["requestBody"]["content"]["application/json"]["schema"]
@@ -365,6 +378,28 @@ def example_bodies() -> dict[type[BaseModel], dict[str, Any]]:
         ).wire(),
         DeleteReleaseRequest: DeleteReleaseRequest(cycle_id="c1").wire(),
         IngestBatch: full_batch.wire(),
+        AuthorityCommandBatch: AuthorityCommandBatch(
+            commands=[
+                AuthorityCommand(
+                    op=Op.GRANT, smsid=record(1).smsid, workload=Workload.COMPLIANCE, epoch=3
+                )
+            ]
+        ).wire(),
+        AuthorityReport: AuthorityReport(
+            records=[
+                AuthorityState(
+                    smsid=record(1).smsid,
+                    workload=Workload.COMPLIANCE,
+                    holder=Holder.CONFIGMGR,
+                    epoch=3,
+                    phase=Phase.REVOKING,
+                    target=Holder.CLOUD,
+                    desired=Holder.CLOUD,
+                    conflict="observed",
+                    updated_at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+                )
+            ]
+        ).wire(),
     }
 
 
@@ -484,8 +519,11 @@ async def test_answers_validate_against_the_documented_responses(service: Runnin
     await check(
         connector, "POST", curl, "/connector/v1/heartbeat", "/connector/v1/heartbeat", heartbeat
     )
-    ingest = batch("H-OAS", 1, [record(1), record(2, comanagement=comanaged())]).wire()
+    aad = str(uuid.uuid4())
+    records = [record(1, aad_device_id=aad), record(2, comanagement=comanaged())]
+    ingest = batch("H-OAS", 1, records).wire()
     await check(connector, "POST", curl, "/connector/v1/ingest", "/connector/v1/ingest", ingest)
+    await authority_calls(check, admin, connector, service, record(1).smsid)
     held_page = await check(
         connector, "GET", curl, "/connector/v1/devices?top=1", "/connector/v1/devices"
     )
@@ -654,6 +692,45 @@ async def test_public_operations_answer_with_their_documented_status(
                 f"the document describes {sorted(described)}"
             )
     assert not mismatches, "\n".join(dict.fromkeys(mismatches))
+
+
+async def authority_calls(
+    check: Any,
+    admin: aiohttp.ClientSession,
+    connector: aiohttp.ClientSession,
+    service: RunningService,
+    smsid: str,
+) -> None:
+    """The authority operations, for a device `smsid` of hierarchy H-OAS with an Entra id."""
+    api, curl = service.api_url, service.connector_url
+    route = "/connector/v1/authority/commands"
+    grant = {"op": "grant", "smsid": smsid, "workload": "compliancePolicy", "epoch": 1}
+    answer = await check(connector, "POST", curl, route, route, {"commands": [grant, grant]})
+    assert [r["result"] for r in answer["replies"]] == ["ack", "ack"]
+    route = "/connector/v1/authority/states"
+    held = {"smsid": smsid, "workload": "compliancePolicy", "holder": "cloud", "epoch": 1}
+    held |= {"phase": "held", "desired": "cloud", "updatedAt": "2026-11-01T09:00:00Z"}
+    await check(connector, "POST", curl, route, route, {"records": [held]})
+    page = await check(admin, "GET", api, "/api/v1/devices", "/api/v1/devices")
+    [device_id] = [d["id"] for d in page["value"] if d["smsid"] == smsid]
+    route = "/api/v1/devices/{deviceId}/checkinCredential"
+    issued = await check(
+        admin, "POST", api, f"/api/v1/devices/{device_id}/checkinCredential", route
+    )
+    device = service.session(token=issued["secret"])
+    answer = await check(device, "POST", api, "/device/v1/checkin", "/device/v1/checkin")
+    assert [w["workload"] for w in answer["workloads"]] == ["compliancePolicy"]
+    route = "/api/v1/devices/{deviceId}/authority"
+    await check(admin, "GET", api, f"/api/v1/devices/{device_id}/authority", route)
+    detail = await check(
+        admin, "GET", api, f"/api/v1/devices/{device_id}", "/api/v1/devices/{deviceId}"
+    )
+    assert detail["configurationManagerClientEnabledFeatures"]["compliancePolicy"] is True
+    for log in ("deliveries", "gateLog"):
+        route = f"/api/v1/hierarchies/{{hierarchyId}}/authority/{log}"
+        path = f"/api/v1/hierarchies/H-OAS/authority/{log}?since=0&$top=10"
+        answer = await check(admin, "GET", api, path, route)
+        assert len(answer["value"]) == 1
 
 
 def test_example_bodies_round_trip_through_their_models() -> None:

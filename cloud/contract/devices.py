@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from cloud.contract.authority_views import ClientEnabledFeatures
 from cloud.contract.naming import CamelModel, CamelResponse
 
 
@@ -131,8 +132,14 @@ class DeviceEvent(CamelResponse):
 
 
 class DeviceDetail(CamelResponse):
-    """A device with its collections and sync history."""
+    """A device with its collections and sync history.
+
+    `configurationManagerClientEnabledFeatures` says, per workload, whether
+    the cloud holds it (as Graph's managedDevice does); None for a device not
+    attached to a hierarchy, which has no co-management authority.
+    """
 
     device: DeviceOut
     collections: list[CollectionRef]
     history: list[DeviceEvent]
+    configuration_manager_client_enabled_features: ClientEnabledFeatures | None = None

@@ -21,12 +21,13 @@ from pydantic_core import to_json
 
 from cloud.contract.admin import Role
 from cloud.pki import ConnectorIdentity
-from cloud.service.auth import authenticate_connector, authenticate_principal
+from cloud.service.auth import authenticate_connector, authenticate_device, authenticate_principal
 from cloud.service.errors import ApiError
 from cloud.service.state import ServiceState
+from cloud.store.authority_checkin import DeviceCredential
 from cloud.store.tenancy import Principal
 
-Auth = Literal["public", "admin", "connector", "enroll"]
+Auth = Literal["public", "admin", "connector", "enroll", "device"]
 Listener = Literal["admin", "connector", "both"]
 STATE_KEY = web.AppKey("state", ServiceState)
 OPENAPI_KEY = web.AppKey("openapi", dict)
@@ -41,6 +42,7 @@ class Call:
     state: ServiceState
     principal: Principal | None = None
     connector: ConnectorIdentity | None = None
+    device: DeviceCredential | None = None
     body: Any = None
     query: Any = None
     raw_body: bytes = b""
@@ -52,6 +54,8 @@ class Call:
             return self.principal.tenant_id
         if self.connector is not None:
             return self.connector.tenant_id
+        if self.device is not None:
+            return self.device.tenant_id
         raise ApiError("unauthenticated", "this call has no tenant")
 
     def param(self, name: str) -> str:
@@ -211,6 +215,8 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
             call.principal = await authenticate_principal(request, state, endpoint.role)
         elif endpoint.auth == "connector":
             call.connector = await authenticate_connector(request, state)
+        elif endpoint.auth == "device":
+            call.device = await authenticate_device(request, state)
         call.query = _parse_query(request, endpoint)
         call.body, call.raw_body = await _parse_body(request, endpoint)
         response = _render(endpoint, await endpoint.handler(call))

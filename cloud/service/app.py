@@ -18,6 +18,8 @@ from aiohttp import web
 from cloud import admin_center, tls
 from cloud.service import (
     routes_attach,
+    routes_authority,
+    routes_checkin,
     routes_connector,
     routes_connector_devices,
     routes_devices,
@@ -59,6 +61,8 @@ APIS: tuple[Api, ...] = (
     routes_devices.api,
     routes_held_deletes.api,
     routes_quarantine.api,
+    routes_authority.api,
+    routes_checkin.api,
 )
 
 

@@ -1,4 +1,4 @@
-"""Who is calling: admin principals by bearer token, connectors by client certificate.
+"""Who is calling: admin principals by bearer token, connectors by client certificate, devices by secret.
 
 A connector's TLS handshake proves only that its chain reaches the service
 root. That the issuing CA is the one of the tenant named in the certificate,
@@ -17,6 +17,7 @@ from cloud import pki
 from cloud.contract.admin import Role
 from cloud.service.errors import ApiError
 from cloud.store.attach import certificate_status
+from cloud.store.authority_checkin import DeviceCredential, check_credential
 from cloud.store.schema import tenants
 from cloud.store.tenancy import Principal, check_token
 from cloud.tls import peer_certificate
@@ -54,6 +55,25 @@ async def authenticate_principal(
             "forbidden", f"this needs the {role.value} role; you are {checked.principal.role.value}"
         )
     return checked.principal
+
+
+def _bearer(request: web.Request, what: str) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            "unauthenticated", f"send {what} as 'Authorization: Bearer <{what}>'", headers=_BEARER
+        )
+    return token.strip()
+
+
+async def authenticate_device(request: web.Request, state: ServiceState) -> DeviceCredential:
+    """The device behind a check-in secret (an API token is not one, nor the other way round)."""
+    secret = _bearer(request, "device secret")
+    async with state.engine.connect() as conn:
+        credential = await check_credential(conn, secret)
+    if credential is None:
+        raise ApiError("invalid_token", "the device secret is not valid", headers=_BEARER)
+    return credential
 
 
 async def _tenant_ca(state: ServiceState, tenant_id: str) -> pki.x509.Certificate | None:

@@ -15,6 +15,7 @@ _PARAM = re.compile(r"\{(\w+)\}")
 _SECURITY = {
     "admin": [{"bearer": []}],
     "connector": [{"clientCertificate": []}],
+    "device": [{"deviceSecret": []}],
     "enroll": [],
     "public": [],
 }
@@ -109,6 +110,11 @@ def openapi_document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "clientCertificate": {"type": "mutualTLS"},
+                "deviceSecret": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a device's check-in secret (cbd_...), issued by an operator",
+                },
             },
         },
     }

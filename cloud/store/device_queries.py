@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.contract.devices import CollectionRef, DeviceDetail, DeviceEvent, DeviceQuery
+from cloud.store.authority_reads import enabled_features
 from cloud.store.device_view import (
     VIEW_COLUMNS,
     QueryError,
@@ -178,8 +179,12 @@ async def device_detail(
         CollectionRef(collection_id=cid, name=name) for cid, name in await conn.execute(members)
     ]
     log = (await conn.execute(events)).all() if history else []
+    features = None
+    if hierarchy is not None and row["smsid"] is not None:
+        features = await enabled_features(conn, tenant_id, hierarchy, row["smsid"])
     return DeviceDetail(
         device=device_out(row),
+        configuration_manager_client_enabled_features=features,
         collections=refs,
         history=[
             DeviceEvent(at=aware_utc(at), kind=kind, sequence=seq, batch_id=batch)
