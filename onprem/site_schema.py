@@ -7,7 +7,10 @@ admin can run the same queries in SQL Server Management Studio.
 
 `cobridge_site_identity` is not a site view: it exists only in embedded copies
 and gives them the instance identity and hierarchy id a real site gets from
-SQL Server's catalog and from configuration.
+SQL Server's catalog and from configuration. Likewise the other `cobridge_`
+tables hold what the embedded site's co-management side keeps (its settings,
+its gate, what it publishes and delivers; `onprem.authority`): a real site
+keeps these itself and is never migrated.
 """
 
 from __future__ import annotations
@@ -159,4 +162,66 @@ REQUIRED_VIEWS: tuple[sa.Table, ...] = (
     v_FullCollectionMembership,
     v_ClientCoManagementState,
     v_Site,
+)
+
+# The embedded site's co-management side (onprem.authority.embedded). Absent
+# rows mean defaults: no settings row is co-management off with every slider on
+# the site; no gate row is the initial record (the site holds at epoch 0).
+SMSID = sa.Unicode(64)
+WORKLOAD = sa.Unicode(32)  # the Graph feature name, workloads.catalog.Workload's value
+ACTOR = sa.Unicode(256)
+
+cobridge_comanagement_settings = sa.Table(
+    "cobridge_comanagement_settings",
+    site_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # always 1
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("auto_enrollment_scope", sa.Unicode(16), nullable=False),
+    sa.Column("auto_enrollment_collection", sa.Unicode(8)),
+    sa.Column("changed_by", ACTOR, nullable=False),
+    sa.Column("changed_at", sa.DateTime, nullable=False),
+)
+
+cobridge_workload_settings = sa.Table(
+    "cobridge_workload_settings",
+    site_metadata,
+    sa.Column("workload", WORKLOAD, primary_key=True),
+    sa.Column("slider", sa.Unicode(16), nullable=False),
+    sa.Column("pilot_collection", sa.Unicode(8)),
+    sa.Column("changed_by", ACTOR, nullable=False),
+    sa.Column("changed_at", sa.DateTime, nullable=False),
+)
+
+# The site's gate: the last command applied per (device, workload).
+cobridge_site_gate = sa.Table(
+    "cobridge_site_gate",
+    site_metadata,
+    sa.Column("smsid", SMSID, primary_key=True),
+    sa.Column("workload", WORKLOAD, primary_key=True),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("holds", sa.Boolean, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+# The CoManagementFlags integer the site publishes per device, from its gate.
+cobridge_published_flags = sa.Table(
+    "cobridge_published_flags",
+    site_metadata,
+    sa.Column("smsid", SMSID, primary_key=True),
+    sa.Column("flags", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+# Append-only: the commands the gate applied and the policy deliveries it
+# made, in the order they happened (time, then id), for the invariant checker.
+cobridge_site_authority_log = sa.Table(
+    "cobridge_site_authority_log",
+    site_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("kind", sa.Unicode(16), nullable=False),  # grant, revoke or delivery
+    sa.Column("smsid", SMSID, nullable=False),
+    sa.Column("workload", WORKLOAD, nullable=False),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Index("ix_cobridge_site_authority_log_at", "at", "id"),
 )
