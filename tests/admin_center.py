@@ -56,6 +56,15 @@ async def seed_devices(state: ServiceState, tenant_id: str, count: int, site: st
                 os_build="10.0.22631" if n % 2 else "10.0.19045",
                 health_evaluation=("pass", "fail", "unknown")[n % 3],
                 collections=["SMS00001", "PS100010"] if n % 4 == 0 else ["SMS00001"],
+                # Every fourth device co-managed with compliance and client apps on the
+                # cloud, reporting a field-seen high bit as well.
+                comanagement={
+                    "mdm_enrolled": True,
+                    "policy_present": True,
+                    "workload_flags": 1 + 2 + 64 + 0x1000,
+                }
+                if n % 4 == 0
+                else None,
             )
             for n in range(1, count + 1)
         ]

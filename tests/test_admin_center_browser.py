@@ -159,6 +159,8 @@ def test_device_detail(world: World, page: Any) -> None:
     assert "PS100010" in page.locator(".collections").inner_text()
     assert "created" in page.locator(".timeline").inner_text()
     assert "fail" in page.get_by_role("heading", name="Client health").locator("..").inner_text()
+    properties = page.get_by_role("heading", name="Properties").locator("..").inner_text()
+    assert "4163: on the cloud: Compliance policies, Client apps (other bits 0x1000)" in properties
 
 
 def test_viewer_sees_nothing_that_changes_anything(world: World, page: Any) -> None:

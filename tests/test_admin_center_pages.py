@@ -166,7 +166,7 @@ async def test_the_quarantine_shows_counts_reasons_and_pages_of_records(
         assert "1,500</strong> records quarantined" in overview
         assert "Another live record has the same SMSID." in overview, "reasons are explained"
         # The overview lists the newest five: WKS00059 .. WKS00055.
-        names = re.findall(r"<td>(WKS\d{5})", overview)
+        names = re.findall(r"<td class=.record.>(WKS\d{5})", overview)
         assert names == [f"WKS{n:05d}" for n in range(59, 54, -1)]
 
         status, first = await page(http, records)
@@ -178,7 +178,7 @@ async def test_the_quarantine_shows_counts_reasons_and_pages_of_records(
         assert 'rel="prev"' not in first
         _, second = await page(http, f"{records}?page=2")
         assert "Records 51 to 60 of 60 listed" in second
-        assert re.findall(r"<td>(WKS\d{5})", second)[-1] == "WKS00000"
+        assert re.findall(r"<td class=.record.>(WKS\d{5})", second)[-1] == "WKS00000"
 
         _, by_reason = await page(http, f"{records}?reason=invalid_guid")
         assert "Records 1 to 40 of 40 listed" in by_reason

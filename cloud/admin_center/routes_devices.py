@@ -18,6 +18,8 @@ from cloud.admin_center.web import PageError, Pages, Visit
 from cloud.contract.devices import DeviceQuery, ManagedBy
 from cloud.service.routes_devices import csv_export
 from cloud.store.device_queries import QueryError, device_detail, list_devices
+from workloads import flags
+from workloads.catalog import ALL_WORKLOADS
 
 pages = Pages()
 PAGE_SIZE = 50
@@ -153,4 +155,21 @@ async def device(visit: Visit) -> web.StreamResponse:
             detail = await device_detail(conn, visit.tenant_id, device_id)
     if detail is None:
         raise PageError(404, "No such device", "This tenant has no device with that id.")
-    return visit.render("device.html", detail=detail, d=detail.device)
+    return visit.render(
+        "device.html",
+        detail=detail,
+        d=detail.device,
+        flags=_flags(detail.device.co_management_flags),
+    )
+
+
+def _flags(value: int | None) -> dict[str, Any] | None:
+    """The device-reported flags integer, decoded: the cloud's workloads and unknown bits."""
+    if value is None or value < 0:
+        return None
+    cloud = flags.decode(value)
+    return {
+        "configured": flags.is_configured(value),
+        "cloud": [w.display_name for w in ALL_WORKLOADS if w in cloud],
+        "unknown": flags.unknown_bits(value),
+    }
