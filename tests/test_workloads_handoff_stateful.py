@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -111,7 +112,8 @@ class HandoffRig(RuleBasedStateMachine):
         self.running = True
         self.gates = {CM: SideGate(CM), CLOUD: SideGate(CLOUD)}
         self.reachable = {CM: True, CLOUD: True}
-        self.queues: dict[str, list[Command] | list[Reply]] = {CM: [], CLOUD: [], ARBITER: []}
+        # Commands to each side, replies to the arbiter.
+        self.queues: dict[str, list[Any]] = {CM: [], CLOUD: [], ARBITER: []}
         # Messages held back by the network, each to be released into its queue later.
         self.delayed: list[tuple[str, Command | Reply]] = []
         self.clock = 0
@@ -203,7 +205,7 @@ class HandoffRig(RuleBasedStateMachine):
     def send_outbox(self, count: int) -> None:
         sending, self.outbox = self.outbox[:count], self.outbox[count:]
         for command in sending:
-            self.queues[command.side].append(command)  # type: ignore[arg-type]
+            self.queues[command.side].append(command)
 
     @precondition(lambda self: self.running and bool(self.queues[ARBITER]))
     @rule(index=picks, count=st.integers(min_value=1, max_value=4))
@@ -244,13 +246,13 @@ class HandoffRig(RuleBasedStateMachine):
             if not (self.reachable[side] and self.has_mail(side)):
                 return
             command = self.pick(side, index)
-            decision = self.gates[side].handle(command)  # type: ignore[arg-type]
+            decision = self.gates[side].handle(command)
             if decision.verdict is Verdict.APPLIED:
                 kind = GrantEvent if isinstance(command, Grant) else RevokeEvent
                 self.record_event(
                     kind(side, command.device, command.workload, command.epoch, self.now())
                 )
-            self.queues[ARBITER].append(decision.reply)  # type: ignore[arg-type]
+            self.queues[ARBITER].append(decision.reply)
 
     @rule(queue=queues, index=picks)
     def lose_message(self, queue: str, index: int) -> None:
@@ -262,7 +264,7 @@ class HandoffRig(RuleBasedStateMachine):
         messages = self.queues[queue]
         if messages:
             copy = messages[index % len(messages)]
-            messages.insert(position % (len(messages) + 1), copy)  # type: ignore[arg-type]
+            messages.insert(position % (len(messages) + 1), copy)
 
     @rule(queue=queues, index=picks)
     def delay_message(self, queue: str, index: int) -> None:
@@ -273,7 +275,7 @@ class HandoffRig(RuleBasedStateMachine):
     @rule(index=picks)
     def release_delayed_message(self, index: int) -> None:
         queue, message = self.delayed.pop(index % len(self.delayed))
-        self.queues[queue].insert(0, message)  # type: ignore[arg-type]
+        self.queues[queue].insert(0, message)
 
     @rule(side=sides, reachable=st.booleans())
     def set_reachable(self, side: Holder, reachable: bool) -> None:
@@ -407,7 +409,7 @@ class ForcedHandoffRig(HandoffRig):
         stalled = [
             r
             for r in self.journal.values()
-            if r.phase is Phase.REVOKING and not self.reachable[r.holder]  # type: ignore[index]
+            if r.phase is Phase.REVOKING and not self.reachable[r.holder]
         ]
         if not stalled:
             return
@@ -423,7 +425,7 @@ class ForcedHandoffRig(HandoffRig):
 
 
 RIG_SETTINGS = settings(
-    max_examples=200,
+    max_examples=150,
     stateful_step_count=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
