@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bridge.arbiter.journal_force import force_in_journal
 from bridge.arbiter.ports import SideChannel, SideUnreachable
 from bridge.state import ConnectorState
 from bridge.state.authority import AuthorityEvent, JournalEntry
@@ -25,7 +26,6 @@ from workloads.handoff import (
     Phase,
     Transition,
     begin,
-    force,
     initial_record,
     journal_behind,
     on_reply,
@@ -136,30 +136,24 @@ class Arbiter:
 
     async def force(self, smsid: str, workload: Workload, *, reason: str, by: str) -> PassReport:
         """Force a stalled revoke past (audited), then drive the record as far as it goes."""
-        key = (smsid, Workload(workload))
-        entry = self._state.authority.entries([smsid]).get(key)
-        record = entry.record if entry else initial_record(*key)
-        step = force(record, reason)  # refuses anything but a revoking record
-        assert step.forced is not None
-        detail = {
-            "by": by,
-            "reason": step.forced.reason,
-            "assumedRevoked": step.forced.side.value,
-            "target": step.forced.target.value,
-        }
-        conflicts = {key: entry.conflict if entry else None}
-        self._journal([(record, step)], conflicts, event="forced", detail=detail)
+        forced = force_in_journal(
+            self._state, smsid, workload, reason=reason, by=by, now=self._clock()
+        )
         log.warning(
             "handoff forced by %s: %s/%s, revoke of the %s side assumed at epoch %d: %s",
             by,
             smsid,
-            key[1].value,
-            step.forced.side.value,
-            record.epoch,
-            step.forced.reason,
+            forced.workload.value,
+            forced.side.value,
+            forced.epoch,
+            forced.reason,
         )
+        key = (smsid, forced.workload)
+        entry = self._state.authority.entries([smsid])[key]
         report = PassReport()
-        await self._drive(list(step.send), {key: step.record}, conflicts, report)
+        await self._drive(
+            list(resend(entry.record)), {key: entry.record}, {key: entry.conflict}, report
+        )
         return report
 
     def _all_journaled(self) -> dict[Key, JournalEntry]:
@@ -171,9 +165,6 @@ class Arbiter:
         self,
         steps: Iterable[tuple[AuthorityRecord, Transition]],
         conflicts: Mapping[Key, str | None],
-        *,
-        event: str | None = None,
-        detail: dict[str, object] | None = None,
     ) -> None:
         """Save the steps' records and their events in one transaction, before any send."""
         steps = list(steps)
@@ -184,10 +175,9 @@ class Arbiter:
             AuthorityEvent(
                 new.device,
                 new.workload,
-                event or _event(old, new),
+                _event(old, new),
                 new.epoch,
-                detail
-                or {
+                {
                     "holder": new.holder.value if new.holder else None,
                     "target": new.target.value if new.target else None,
                 },

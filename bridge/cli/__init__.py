@@ -17,6 +17,7 @@ from bridge.cli.cloud_commands import cloud
 from bridge.cli.connector_commands import connector, status
 from bridge.cli.demo_command import demo
 from bridge.cli.onprem_commands import onprem
+from bridge.cli.workloads_commands import workloads
 from workloads.errors import CobridgeError
 
 EXIT_ERROR = 2
@@ -58,6 +59,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(onprem)
 cli.add_command(cloud)
 cli.add_command(connector)
+cli.add_command(workloads)
 cli.add_command(status)
 cli.add_command(demo)
 

@@ -124,6 +124,31 @@ class AuthorityJournal:
             conn.execute(stmt, list(rows.values()))
         return len(rows)
 
+    def replace(self, old: JournalEntry | None, new: AuthorityRecord, *, now: datetime) -> bool:
+        """Save `new` only if the journal still holds `old` (None: no row); whether it did.
+
+        For a writer beside the running arbiter (an admin's force): a record
+        the arbiter moved meanwhile is left alone.
+        """
+        row = _row(new, old.conflict if old else None, now)
+        with self._scope.write("replacing an authority record") as conn:
+            if old is None:
+                stmt = insert_for(self._scope, authority).values(**row)
+                return conn.execute(stmt.on_conflict_do_nothing()).rowcount == 1
+            changed = {k: v for k, v in row.items() if k not in ("smsid", "workload")}
+            done = conn.execute(
+                authority.update()
+                .where(
+                    authority.c.smsid == old.record.device,
+                    authority.c.workload == old.record.workload.value,
+                    authority.c.epoch == old.record.epoch,
+                    authority.c.phase == old.record.phase.value,
+                    authority.c.updated_at == to_db(old.updated_at),
+                )
+                .values(**changed)
+            )
+            return done.rowcount == 1
+
     def unreported(self, limit: int) -> list[JournalEntry]:
         """Up to `limit` records the tenant does not have in their current version."""
         stmt = (

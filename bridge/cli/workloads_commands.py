@@ -1,0 +1,189 @@
+"""`cobridge workloads ...`: the site's co-management settings, the arbiter's records, force.
+
+A composition root: it opens the site's co-management side and the
+connector's state from the connector's settings. Settings are the site's
+(DESIGN.md section 7): `set` writes them there, and the running connector's
+next pass moves the devices. `force` ends a stalled handoff in the journal,
+audited; the running connector sends its commands on its next pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from bridge.arbiter.journal_force import force_in_journal
+from bridge.cli.connector_commands import _open_state, config_option
+from bridge.cli.output import console
+from bridge.runtime.runner import utc_now
+from bridge.settings import ConnectorSettings
+from onprem.authority.embedded import EmbeddedSiteAuthority
+from onprem.authority.settings_text import settings_summary
+from onprem.site_database import create_site_engine
+from workloads.catalog import ALL_WORKLOADS, Workload
+from workloads.settings import AutoEnrollment, EnrollmentScope, Slider, WorkloadSetting
+
+# Names an admin may type for a workload: the Graph feature name or a short one.
+ALIASES = {
+    "compliance": Workload.COMPLIANCE,
+    "resource-access": Workload.RESOURCE_ACCESS,
+    "device-configuration": Workload.DEVICE_CONFIGURATION,
+    "windows-update": Workload.WINDOWS_UPDATE,
+    "endpoint-protection": Workload.ENDPOINT_PROTECTION,
+    "client-apps": Workload.CLIENT_APPS,
+    "office-apps": Workload.OFFICE_APPS,
+} | {w.value.lower(): w for w in ALL_WORKLOADS}
+
+
+class WorkloadName(click.ParamType):
+    """A workload by its Graph feature name or short name."""
+
+    name = "workload"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Workload:
+        """The workload `value` names, or a usage error listing the names."""
+        found = ALIASES.get(str(value).strip().lower())
+        if found is None:
+            names = ", ".join(sorted(k for k in ALIASES if "-" in k or k == "compliance"))
+            self.fail(f"{value!r} is not a workload; use one of: {names}", param, ctx)
+        return found
+
+
+@contextlib.contextmanager
+def _site(settings: ConnectorSettings) -> Iterator[EmbeddedSiteAuthority]:
+    engine = create_site_engine(settings.site.url(), must_exist=True)
+    try:
+        yield EmbeddedSiteAuthority(engine)
+    finally:
+        engine.dispose()
+
+
+def _actor(by: str | None) -> str:
+    return f"cli:{by or getpass.getuser()}"
+
+
+@click.group()
+def workloads() -> None:
+    """Co-management: settings per workload, where each device's workloads are, force."""
+
+
+@workloads.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def show(config_path: Path, as_json: bool) -> None:
+    """The site's co-management settings and the arbiter's records per workload."""
+    settings = ConnectorSettings.load(config_path)
+    with _site(settings) as site:
+        current = site.read_settings()
+    with _open_state(settings) as state:
+        counts = state.authority.counts()
+    rows = settings_summary(current)
+    if as_json:
+        click.echo(json.dumps({"settings": rows, "records": counts}, indent=2, default=str))
+        return
+    out = console()
+    table = Table("setting", "value", "collection", "note", title="Co-management settings")
+    for row in rows:
+        table.add_row(row["name"], str(row["value"]), row["collection"] or "", row["note"] or "")
+    out.print(table)
+    handed = Table(
+        "workload",
+        "on the cloud",
+        "back on the site",
+        "in handoff",
+        "conflicts",
+        title="Devices handed off (every other device: on the site, epoch 0)",
+    )
+    for workload in ALL_WORKLOADS:
+        mine = counts.get(workload.value, {})
+        in_flight = mine.get("revoking", 0) + mine.get("granting", 0)
+        handed.add_row(
+            workload.display_name,
+            str(mine.get("held:cloud", 0)),
+            str(mine.get("held:configmgr", 0)),
+            str(in_flight),
+            str(mine.get("conflicts", 0)),
+        )
+    out.print(handed)
+
+
+@workloads.command("set")
+@config_option
+@click.argument("workload", type=WorkloadName())
+@click.argument("slider", type=click.Choice([s.value for s in Slider]))
+@click.option("--pilot-collection", help="The pilot collection (needed for pilot), e.g. PS100014.")
+@click.option("--by", help="Who makes the change (for the record); default: this user.")
+def set_workload(
+    config_path: Path, workload: Workload, slider: str, pilot_collection: str | None, by: str | None
+) -> None:
+    """Move one workload's slider at the site: configmgr, pilot or cloud."""
+    settings = ConnectorSettings.load(config_path)
+    with _site(settings) as site:
+        current = site.read_settings()
+        chosen = WorkloadSetting.model_validate(
+            {"slider": slider, "pilot_collection": pilot_collection}
+        )
+        site.write_settings(
+            current.with_workload(workload, chosen), changed_by=_actor(by), now=utc_now()
+        )
+    where = f" (pilot collection {chosen.pilot_collection})" if chosen.pilot_collection else ""
+    click.echo(
+        f"{workload.display_name}: {slider}{where}. The connector moves devices on its next pass."
+    )
+
+
+@workloads.command("co-management")
+@config_option
+@click.option("--enabled/--disabled", default=True, help="Co-management on or off at the site.")
+@click.option(
+    "--auto-enrollment",
+    type=click.Choice([s.value for s in EnrollmentScope]),
+    help="Automatic MDM enrollment scope.",
+)
+@click.option("--collection", help="The auto-enrollment pilot collection (with pilot).")
+@click.option("--by", help="Who makes the change (for the record); default: this user.")
+def co_management(
+    config_path: Path,
+    enabled: bool,
+    auto_enrollment: str | None,
+    collection: str | None,
+    by: str | None,
+) -> None:
+    """Turn co-management on or off, and set the automatic enrollment scope."""
+    settings = ConnectorSettings.load(config_path)
+    with _site(settings) as site:
+        current = site.read_settings().with_enabled(enabled)
+        if auto_enrollment is not None:
+            scope = AutoEnrollment.model_validate(
+                {"scope": auto_enrollment, "collection": collection}
+            )
+            current = current.with_auto_enrollment(scope)
+        site.write_settings(current, changed_by=_actor(by), now=utc_now())
+    click.echo(f"co-management {'on' if enabled else 'off'}.")
+
+
+@workloads.command()
+@config_option
+@click.option("--device", "smsid", required=True, help="The device's SMSID (GUID:...).")
+@click.option("--workload", "workload", type=WorkloadName(), required=True)
+@click.option("--reason", required=True, help="Why (recorded in the audit events).")
+@click.option("--by", help="Who forces it (for the record); default: this user.")
+def force(config_path: Path, smsid: str, workload: Workload, reason: str, by: str | None) -> None:
+    """End a handoff stalled in revoking: assume the unreachable side stopped (audited)."""
+    settings = ConnectorSettings.load(config_path)
+    with _open_state(settings) as state:
+        forced = force_in_journal(
+            state, smsid, workload, reason=reason, by=_actor(by), now=utc_now()
+        )
+    click.echo(
+        f"forced: {smsid} {workload.display_name} now granting the {forced.target} side at epoch "
+        f"{forced.epoch}; the revoke of the {forced.side} side keeps being sent until it answers."
+    )
