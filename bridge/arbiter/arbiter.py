@@ -224,7 +224,8 @@ class Arbiter:
                                 {"side": reply.side.value, "seenEpoch": reply.seen_epoch},
                             )
                         )
-                    continue
+                        continue
+                # A stale answer may still end a fence (the side has moved past it).
                 step = on_reply(record, reply)
                 if step.changed:
                     steps.append((record, step))

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from bridge.arbiter.ports import SideUnreachable
+from cloud.client import CloudClient
+from cloud.client_errors import CloudError
 from onprem.errors import SiteError
 from onprem.site_authority import SiteGate
 from workloads.catalog import Holder
@@ -35,3 +37,20 @@ class SiteSide:
             )
         except SiteError as exc:
             raise SideUnreachable(f"the site's gate did not answer: {exc.message}") from exc
+
+
+class CloudSide:
+    """The tenant's gate, through the connector API (commands in batches, replies in order)."""
+
+    side = Holder.CLOUD
+
+    def __init__(self, client: CloudClient) -> None:
+        self._client = client
+
+    async def send(self, commands: Sequence[Command]) -> list[Reply]:
+        """Apply the commands at the tenant's gate."""
+        try:
+            answer = await self._client.authority_commands(list(commands))
+        except CloudError as exc:
+            raise SideUnreachable(f"the tenant's gate did not answer: {exc}") from exc
+        return [reply.message() for reply in answer.replies]

@@ -19,6 +19,8 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from bridge.arbiter.cycle import ArbitrationPass, ArbitrationReport
+from bridge.runtime.arbitration import arbitrate, build_arbitration
 from bridge.runtime.enrollment import (
     ConnectorIdentity,
     EnrollmentError,
@@ -68,6 +70,8 @@ class ConnectorRunner:
         self.cycles = 0
 
         self._engine: SyncEngine | None = None
+        self._arbitration: ArbitrationPass | None = None
+        self.last_arbitration: ArbitrationReport | None = None
         self._state: ConnectorState | None = None
         self._sync_now = asyncio.Event()
 
@@ -128,6 +132,9 @@ class ConnectorRunner:
                 )
                 if self.stop_event.is_set():
                     self._engine.stop()
+                self._arbitration = build_arbitration(
+                    site_engine, reader, state, client, clock=utc_now
+                )
                 reporter = HeartbeatReporter(
                     client, state, settings, self.metrics, version=self.version, clock=utc_now
                 )
@@ -273,6 +280,8 @@ class ConnectorRunner:
                 if report is None:
                     return 0
                 self._record(report)
+                if self._arbitration is not None and not self.stop_event.is_set():
+                    self.last_arbitration = await arbitrate(self._arbitration)
                 await reporter.beat()
                 if once:
                     return 0 if report.outcome == "ok" else 1

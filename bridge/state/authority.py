@@ -149,6 +149,34 @@ class AuthorityJournal:
             )
             return done.rowcount == 1
 
+    def set_conflicts(
+        self, conflicts: dict[tuple[str, Workload], str | None], *, now: datetime
+    ) -> int:
+        """Set (or clear, with None) the conflict of journaled records; how many changed.
+
+        A changed record is marked unreported, so the tenant sees the conflict.
+        """
+        changed = 0
+        with self._scope.write("marking authority conflicts") as conn:
+            for (smsid, workload), text in sorted(conflicts.items()):
+                value = clean_text(text, 255)
+                changed += conn.execute(
+                    authority.update()
+                    .where(
+                        authority.c.smsid == smsid,
+                        authority.c.workload == workload.value,
+                        authority.c.conflict.is_distinct_from(value),
+                    )
+                    .values(conflict=value, reported=False, updated_at=to_db(now))
+                ).rowcount
+        return changed
+
+    def with_conflicts(self) -> list[JournalEntry]:
+        """Journaled records that carry a conflict."""
+        stmt = sa.select(authority).where(authority.c.conflict.is_not(None))
+        with self._scope.read("reading authority conflicts") as conn:
+            return [_entry(row) for row in conn.execute(stmt)]
+
     def unreported(self, limit: int) -> list[JournalEntry]:
         """Up to `limit` records the tenant does not have in their current version."""
         stmt = (

@@ -77,6 +77,18 @@ def _locked(
     return {key: records[key] for key in wanted}
 
 
+def _stamp(conn: sa.Connection, now: datetime) -> datetime:
+    """The time to log under the locks just taken: `now`, or the log's latest if later.
+
+    Callers read their clock before waiting for the locks; a command that waited
+    behind a delivery (or the other way round) must not be logged before it, or
+    a replay of the log would see them in the wrong order.
+    """
+    stamp = to_db(now)
+    latest = conn.execute(sa.select(sa.func.max(log_table.c.at))).scalar_one_or_none()
+    return max(stamp, latest) if latest is not None else stamp
+
+
 def _log_rows(
     kind: str, smsid: str, workload: Workload, epoch: int, at: datetime
 ) -> dict[str, Any]:
@@ -90,7 +102,7 @@ def apply_commands(conn: sa.Connection, commands: Sequence[Command], now: dateti
     replies: list[Reply] = []
     applied: list[dict[str, Any]] = []
     changed: set[Key] = set()
-    stamp = to_db(now)
+    stamp = _stamp(conn, now)
     for key, command in zip(keys, commands, strict=True):
         decision = decide(SITE, records[key], command)
         replies.append(decision.reply)
@@ -137,7 +149,7 @@ def deliver(conn: sa.Connection, smsid: str, now: datetime) -> dict[Workload, in
     """The workloads the site holds for `smsid`, with their epochs; each delivery logged."""
     records = _locked(conn, ((smsid, w) for w in ALL_WORKLOADS), now, share=True)
     held = {w: records[(smsid, w)].epoch for w in ALL_WORKLOADS if records[(smsid, w)].holds}
-    stamp = to_db(now)
+    stamp = _stamp(conn, now)
     if held:
         conn.execute(
             log_table.insert(), [_log_rows(DELIVERY, smsid, w, e, stamp) for w, e in held.items()]

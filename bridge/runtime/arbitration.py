@@ -1,0 +1,56 @@
+"""Wiring of the arbiter into the running connector: which sides, and one pass's safety net.
+
+Arbitration needs the site's co-management side. The embedded site store
+has it (`onprem.authority.embedded`); a real SQL Server site's would be its
+admin service, which is not built yet, so there the connector syncs and
+reports inventory but does not arbitrate, and says so once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from bridge.arbiter.arbiter import Arbiter
+from bridge.arbiter.cycle import ArbitrationPass, ArbitrationReport
+from bridge.arbiter.sides import CloudSide, SiteSide
+from bridge.state import ConnectorState
+from cloud.client import CloudClient
+from onprem.authority.embedded import EmbeddedSiteAuthority
+from onprem.errors import SiteError
+from onprem.site_reader import SiteReader
+from workloads.catalog import Holder
+from workloads.errors import CobridgeError
+
+log = logging.getLogger("cobridge.connector")
+
+
+def build_arbitration(
+    site_engine: sa.Engine,
+    reader: SiteReader,
+    state: ConnectorState,
+    client: CloudClient,
+    *,
+    clock: Callable[[], datetime],
+) -> ArbitrationPass | None:
+    """The arbitration pass for this site, or None (logged) when the site has no co-management side."""
+    try:
+        site = EmbeddedSiteAuthority(site_engine)
+    except SiteError as exc:
+        log.warning("co-management arbitration is off for this site: %s", exc.message)
+        return None
+    sides = {Holder.CONFIGMGR: SiteSide(site, clock=clock), Holder.CLOUD: CloudSide(client)}
+    arbiter = Arbiter(state, sides, clock=clock)
+    return ArbitrationPass(reader, site, arbiter, state, client, clock=clock)
+
+
+async def arbitrate(arbitration: ArbitrationPass) -> ArbitrationReport | None:
+    """One pass; an expected failure is logged and the next pass tries again."""
+    try:
+        return await arbitration.run()
+    except CobridgeError as exc:
+        log.warning("arbitration pass failed (next pass retries): %s", exc)
+        return None
