@@ -16,6 +16,7 @@ import pytest
 
 from bridge.arbiter.arbiter import Arbiter
 from bridge.arbiter.ports import InMemorySide
+from bridge.runtime.status import status_report
 from bridge.state import ConnectorState
 from workloads.catalog import Holder, Workload
 from workloads.errors import InvalidTransition
@@ -197,3 +198,26 @@ async def test_changing_the_target_mid_handoff_never_grants_both(state: Connecto
     assert all(holders(gates, (d, w)) == {Holder.CONFIGMGR} for d in DEVICES for w in MOVED)
     epochs = {e.record.epoch for e in state.authority.entries(DEVICES).values()}
     assert epochs == {2}, "the turned-back handoff is a new epoch: the old grant is stale"
+
+
+@pytest.mark.asyncio
+async def test_status_shows_handoffs_stalled_and_conflicts(
+    state: ConnectorState, tmp_path: Path
+) -> None:
+    gates = sides()
+    gates[Holder.CONFIGMGR].reachable = False
+    clock = Clock()
+    await Arbiter(state, gates, clock=clock).reconcile(to_cloud([DEVICES[0]]), complete=True)
+    soon = status_report(state, tmp_path, now=clock(), interval_seconds=60)
+    assert (soon.handoffs_in_flight, soon.handoffs_stalled) == (2, 0)
+    later = status_report(state, tmp_path, now=clock() + timedelta(minutes=11), interval_seconds=60)
+    assert later.handoffs_stalled == 2
+    assert any("stalled" in n and "cobridge workloads force" in n for n in later.notices)
+    assert later.authority[Workload.COMPLIANCE.value] == {"revoking": 1}
+
+    key = (DEVICES[0], Workload.COMPLIANCE)
+    assert state.authority.set_conflicts({key: "drift: test"}, now=clock()) == 1
+    assert state.authority.set_conflicts({key: "drift: test"}, now=clock()) == 0, "unchanged"
+    conflicted = status_report(state, tmp_path, now=clock(), interval_seconds=60)
+    assert conflicted.authority_conflicts == 1
+    assert any("conflict" in n for n in conflicted.notices)

@@ -151,6 +151,11 @@ def print_status(report: StatusReport) -> None:
         ("held deletes", str(report.held_deletes)),
         ("backlog", f"{report.backlog_batches} batch(es), {report.backlog_records} record(s)"),
         (
+            "co-management",
+            f"{report.handoffs_in_flight} handoff(s) in flight, {report.handoffs_stalled} "
+            f"stalled, {report.authority_conflicts} conflict(s)",
+        ),
+        (
             "certificate",
             f"expires {report.certificate_not_after:%Y-%m-%d} ({report.certificate_days_left} days)"
             if report.certificate_not_after

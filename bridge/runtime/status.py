@@ -7,7 +7,7 @@ connector reports the same figures in its heartbeat and on `/healthz`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from bridge.state import ConnectorState, SyncRun
 
 # A cycle older than this many intervals means the connector is not keeping up.
 STALE_INTERVALS = 3
+# A handoff in flight for longer than this is stalled: a side does not answer.
+STALLED_HANDOFF = timedelta(minutes=10)
 
 
 class CycleOut(BaseModel):
@@ -61,6 +63,12 @@ class StatusReport(BaseModel):
     held_groups: list[HeldGroupOut]
     backlog_batches: int
     backlog_records: int
+    # Co-management: the arbiter's journaled records per workload (`held:<holder>`,
+    # `revoking`, `granting`, `conflicts`); every other device holds on the site.
+    authority: dict[str, dict[str, int]]
+    handoffs_in_flight: int
+    handoffs_stalled: int
+    authority_conflicts: int
     healthy: bool
     problems: list[str]  # what makes the connector unhealthy
     notices: list[str]  # what needs an admin, without being a failure
@@ -117,6 +125,23 @@ def status_report(
             f"{len(held)} delete(s) held by the delete guard: review them, then run "
             "`cobridge connector release-deletes`"
         )
+    authority = state.authority.counts()
+    unsettled = state.authority.unsettled()
+    stalled = [e for e in unsettled if now - e.updated_at > STALLED_HANDOFF]
+    conflicts = sum(c.get("conflicts", 0) for c in authority.values())
+    if stalled:
+        oldest = min(stalled, key=lambda e: e.updated_at)
+        notices.append(
+            f"{len(stalled)} handoff(s) stalled for over {STALLED_HANDOFF.seconds // 60} min "
+            f"(oldest: {oldest.record.device} {oldest.record.workload.value}, "
+            f"{oldest.record.phase.value}): a side does not answer; if it is gone for good, "
+            "`cobridge workloads force` ends a stalled revoke (audited)"
+        )
+    if conflicts:
+        notices.append(
+            f"{conflicts} co-management conflict(s): a device reports workloads that disagree "
+            "with the grants; see `cobridge workloads show`"
+        )
     not_after = identity.not_after if identity else None
     days_left = (not_after - now).total_seconds() / 86400 if not_after else None
     if days_left is not None and days_left < 7:
@@ -146,6 +171,10 @@ def status_report(
         held_groups=sorted(groups.values(), key=lambda g: g.held_at),
         backlog_batches=batches,
         backlog_records=records,
+        authority=authority,
+        handoffs_in_flight=len(unsettled),
+        handoffs_stalled=len(stalled),
+        authority_conflicts=conflicts,
         healthy=not problems,
         problems=problems,
         notices=notices,
