@@ -17,6 +17,7 @@ from cloud.admin_center import (
     routes_places,
     routes_quarantine,
     routes_sign_in,
+    routes_workloads,
 )
 from cloud.admin_center.web import Pages
 
@@ -27,6 +28,7 @@ PAGES: tuple[Pages, ...] = (
     routes_held_deletes.pages,
     routes_quarantine.pages,
     routes_audit.pages,
+    routes_workloads.pages,
     routes_places.pages,
 )
 

@@ -3,7 +3,9 @@
 The list is the API's device query (`DeviceQuery`, `list_devices`): the page
 only translates its form to that query. Paging is keyset, like the API's:
 "next" carries the API's page token, and the tokens of the pages before ride
-along in the URL (`trail`), so "previous" is exact without any offset.
+along in the URL (`trail`), so "previous" is exact without any offset. The
+detail's co-management authority is the API's
+`GET /api/v1/devices/{id}/authority` (the same `device_authority`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from cloud.admin_center.web import PageError, Pages, Visit
+from cloud.contract.authority_views import DeviceAuthorityOut
 from cloud.contract.devices import DeviceQuery, ManagedBy
 from cloud.service.routes_devices import csv_export
+from cloud.store.authority_reads import HOLDS_FOR_SITE, LACKS_GRANT, device_authority
 from cloud.store.device_queries import QueryError, device_detail, list_devices
 from workloads import flags
-from workloads.catalog import ALL_WORKLOADS
+from workloads.catalog import ALL_WORKLOADS, Holder
 
 pages = Pages()
 PAGE_SIZE = 50
@@ -48,6 +52,12 @@ COLUMNS = (
     ("coManagementFlags", "Flags"),
 )
 _SORTS = {field for field, _ in COLUMNS}
+# How the detail names each side, and the service's own conflicts.
+HOLDERS = {Holder.CONFIGMGR: "Site", Holder.CLOUD: "Cloud"}
+GATE_CONFLICTS = {
+    HOLDS_FOR_SITE: "the cloud gate holds a grant, yet the record says the site holds",
+    LACKS_GRANT: "the record says the cloud holds at this epoch, yet the cloud gate has no grant",
+}
 
 
 def _filters(request: web.Request) -> dict[str, str]:
@@ -147,20 +157,32 @@ async def export(visit: Visit) -> web.StreamResponse:
 
 @pages.page("GET", "/devices/{deviceId}")
 async def device(visit: Visit) -> web.StreamResponse:
-    """One device: properties, identity keys, collections, client health, sync history."""
+    """One device: properties, identity keys, collections, client health, authority, sync history."""
     device_id = visit.request.match_info["deviceId"]
     detail = None
+    authority: DeviceAuthorityOut | None = None
     if "\x00" not in device_id and len(device_id) <= 64:
         async with visit.state.engine.connect() as conn:
             detail = await device_detail(conn, visit.tenant_id, device_id)
-    if detail is None:
+            if detail is not None:
+                authority = await device_authority(conn, visit.tenant_id, device_id)
+    if detail is None or authority is None:
         raise PageError(404, "No such device", "This tenant has no device with that id.")
     return visit.render(
         "device.html",
         detail=detail,
         d=detail.device,
         flags=_flags(detail.device.co_management_flags),
+        authority=authority,
+        never_handed_off=_never_handed_off(authority),
+        holders=HOLDERS,
+        gate_conflicts=GATE_CONFLICTS,
     )
+
+
+def _never_handed_off(authority: DeviceAuthorityOut) -> bool:
+    """Whether no connector reported any of the device's records (all still the initial ones)."""
+    return authority.smsid is not None and all(w.reported_at is None for w in authority.value)
 
 
 def _flags(value: int | None) -> dict[str, Any] | None:

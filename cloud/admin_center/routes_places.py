@@ -14,12 +14,9 @@ from aiohttp import web
 from cloud.admin_center.web import Pages, Visit
 
 pages = Pages()
-PLACES = {
-    "/workloads": (
-        "Workloads",
-        "Devices per holder for each workload, and rollout progress.",
-    ),
-}
+# Path -> (title, what the page will show). None at the moment: the workloads
+# page has landed (`routes_workloads`), its rollout progress keeps a place there.
+PLACES: dict[str, tuple[str, str]] = {}
 
 
 def _place(path: str, title: str, text: str) -> None:
