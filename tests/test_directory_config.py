@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from ldap3.core import exceptions as lx
 from pydantic import ValidationError
 
 from onprem.directory import DcIdentity, DirectoryConfig, DirectoryCursor
+from onprem.directory.connection import ldap_error_for
 from onprem.directory.cursor import check_cursor
 from onprem.directory.errors import translate
 from onprem.errors import (
@@ -195,3 +197,12 @@ def test_a_missing_base_dn_is_its_own_error() -> None:
     assert isinstance(error, DirectoryBaseNotFound)
     assert f"OU=Nope,{BASE}" in error.message
     assert "nothing will be deleted" in (error.hint or "")
+
+
+def test_socket_and_tls_errors_that_escape_ldap3_are_translated_too() -> None:
+    made = config()
+    untrusted = ldap_error_for(ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED]"))
+    assert isinstance(translate(untrusted, made, "dc1", "binding"), DirectoryTlsUntrusted)
+    reset = ldap_error_for(ConnectionResetError(104, "Connection reset by peer"))
+    assert isinstance(translate(reset, made, "dc1", "binding"), DirectoryUnreachable)
+    assert isinstance(translate(reset, made, "dc1", "reading below X"), DirectoryReadFailed)

@@ -74,6 +74,8 @@ class DirectoryConnection:
             return fn(*args, **kwargs)
         except lx.LDAPException as exc:
             raise translate(exc, self.config, self.host, during) from exc
+        except OSError as exc:  # a socket or TLS error that ldap3 let through unwrapped
+            raise translate(ldap_error_for(exc), self.config, self.host, during) from exc
 
     def identity(self) -> DcIdentity:
         """The DC's identity and highest committed USN, from the rootDSE read at bind."""
@@ -226,8 +228,16 @@ def _bind(config: DirectoryConfig, host: str) -> ldap3.Connection:
         if config.tls == "starttls":
             conn.start_tls()
         conn.bind()
-    except lx.LDAPException as exc:
+    except (lx.LDAPException, OSError) as exc:
         with contextlib.suppress(lx.LDAPException, OSError):
             conn.unbind()
-        raise translate(exc, config, host, "binding") from exc
+        ldap_error = exc if isinstance(exc, lx.LDAPException) else ldap_error_for(exc)
+        raise translate(ldap_error, config, host, "binding") from exc
     return conn
+
+
+def ldap_error_for(exc: OSError) -> lx.LDAPException:
+    """The ldap3 exception for a socket or TLS error, so that `translate` can judge it."""
+    if isinstance(exc, ssl.SSLError):
+        return lx.LDAPSocketOpenError(f"TLS error: {exc}")
+    return lx.LDAPSocketOpenError(f"socket error: {exc}")

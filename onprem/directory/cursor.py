@@ -100,7 +100,7 @@ class DirectoryCursor(BaseModel):
 
 
 def check_cursor(cursor: DirectoryCursor, identity: DcIdentity, *, kind: str, scope: str) -> None:
-    """Raise `DirectoryRestored` or `DirectoryResyncRequired` unless `cursor` fits this DC and scope."""
+    """Raise `DirectoryRestored` or `DirectoryResyncRequired` unless `cursor` fits here."""
     if cursor.ds_service_name.lower() != identity.ds_service_name.lower():
         raise DirectoryResyncRequired(
             f"the directory cursor is from domain controller {cursor.server}, "

@@ -105,7 +105,7 @@ class DirectoryReader:
         return FullRead(self.config)
 
     def read_delta(self, cursor: DirectoryCursor) -> DirectoryDelta:
-        """Changes since `cursor`; `DirectoryResyncRequired` (or `DirectoryRestored`) if unusable."""
+        """Changes since `cursor`; `DirectoryResyncRequired` if it cannot be used."""
         config = self.config
         with DirectoryConnection.open(config) as conn:
             identity = conn.identity()
