@@ -14,6 +14,7 @@ BENCHMARKS = {
     "b2-delta": "bench.b2_delta",
     "b3-list": "bench.b3_device_list",
     "b5-site": "bench.b5_site_read",
+    "b5-directory": "bench.b5_directory",
     "b6-throttled": "bench.b6_throttled",
     "ingest": "bench.cloud_ingest",
 }

@@ -89,7 +89,7 @@ def require_samba() -> None:
         pytest.skip(f"directory tests skipped: {missing}")
 
 
-def provision(directory: Path, *, computers: int, lab: int = 20) -> float:
+def provision(directory: Path, *, computers: int, lab: int = 20, progress: bool = False) -> float:
     """Provision a domain into `directory` and fill it; returns the seconds it took."""
     _, tool, python = samba_tools()
     started = time.perf_counter()
@@ -113,14 +113,22 @@ def provision(directory: Path, *, computers: int, lab: int = 20) -> float:
     write_tls_files(directory / "tls")
     _write_config(directory, allow_plain=False)
     conf = directory / "etc" / "smb.conf"
-    _run([python, "-c", FILL_SCRIPT, str(conf), str(computers), str(lab), SERVICE_PASSWORD])
+    fill = [python, "-c", FILL_SCRIPT, str(conf), str(computers), str(lab), SERVICE_PASSWORD]
+    _run(fill, timeout=None if progress else 600, show=progress)
     return time.perf_counter() - started
 
 
-def _run(command: list[str]) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+def _run(command: list[str], *, timeout: float | None = 600, show: bool = False) -> None:
+    done = subprocess.run(
+        command,
+        stdout=None if show else subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
+        tail = "\n".join(((done.stdout or "") + done.stderr).splitlines()[-15:])
         raise RuntimeError(f"{Path(command[0]).name} failed ({done.returncode}):\n{tail}")
 
 
@@ -231,7 +239,7 @@ class SambaDC:
         self.ensure(allow_plain=plain)
 
     def restore(self, snapshot: Path) -> None:
-        """Put the files of `snapshot` back and start the DC on them (its invocationId unchanged)."""
+        """Put the files of `snapshot` back and start the DC (its invocationId unchanged)."""
         plain = bool(self.allow_plain)
         self.stop()
         shutil.rmtree(self.directory / "private")
@@ -358,6 +366,8 @@ def write_tls_files(directory: Path, *, name: str = "cobridge test DC") -> Path:
 # LDAP adds manage about 150 and slow down as the domain grows.
 FILL_SCRIPT = """
 import sys
+import time
+started = time.time()
 from samba.auth import system_session
 from samba.param import LoadParm
 from samba.samdb import SamDB
@@ -378,6 +388,10 @@ db.transaction_start()
 for ou in ("OU=Fleet", "OU=Workstations,OU=Fleet", "OU=Servers,OU=Fleet", "OU=Lab", "OU=Empty"):
     db.add({"dn": f"{ou},{base}", "objectClass": "organizationalUnit"})
 def computer(name, ou, i, server):
+    if i and i % 5000 == 0:  # bounded transactions; progress for the impatient
+        db.transaction_commit()
+        print(f"  {i:,} computers after {time.time() - started:.0f} s", flush=True)
+        db.transaction_start()
     entry = {
         "dn": f"CN={name},{ou},{base}", "objectClass": "computer",
         "sAMAccountName": name + "$", "dNSHostName": name.lower() + ".cobridge.test",
