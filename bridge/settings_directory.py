@@ -116,7 +116,9 @@ tls = "ldaps"
 # The CA that issued the DCs' certificates; default: the system trust store.
 # ca_file = "/etc/cobridge/ad-root.pem"
 # The service account (a DN or user@domain). DirSync deltas need the
-# "Replicating Directory Changes" right on the domain; or use delta = "usn".
+# "Replicating Directory Changes" right on the domain. delta = "usn" needs
+# no such right, but sees deletes only if the account may read the
+# tombstones in CN=Deleted Objects; otherwise only a full read finds them.
 bind_dn = "{EXAMPLE_BIND_DN}"
 # A secret: prefer COBRIDGE_CONNECTOR_DIRECTORY__PASSWORD to writing it here.
 # password = "..."
