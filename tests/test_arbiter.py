@@ -221,3 +221,15 @@ async def test_status_shows_handoffs_stalled_and_conflicts(
     conflicted = status_report(state, tmp_path, now=clock(), interval_seconds=60)
     assert conflicted.authority_conflicts == 1
     assert any("conflict" in n for n in conflicted.notices)
+
+
+@pytest.mark.asyncio
+async def test_settled_records_are_not_counted_in_flight(
+    state: ConnectorState, tmp_path: Path
+) -> None:
+    gates = sides()
+    await Arbiter(state, gates, clock=Clock()).reconcile(to_cloud(), complete=True)
+    assert state.authority.unsettled() == []
+    assert (
+        status_report(state, tmp_path, now=Clock()(), interval_seconds=60).handoffs_in_flight == 0
+    )

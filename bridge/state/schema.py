@@ -149,7 +149,7 @@ authority = sa.Table(
     sa.Column("epoch", sa.BigInteger, nullable=False),
     sa.Column("phase", sa.String(16), nullable=False),
     sa.Column("target", sa.String(16)),
-    sa.Column("fence", sa.JSON),
+    sa.Column("fence", sa.JSON(none_as_null=True)),
     sa.Column("conflict", sa.String(255)),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     # Whether the tenant has this version of the record (its report is sent).
@@ -170,6 +170,6 @@ authority_events = sa.Table(
     sa.Column("workload", sa.String(32), nullable=False),
     sa.Column("event", sa.String(32), nullable=False),
     sa.Column("epoch", sa.BigInteger, nullable=False),
-    sa.Column("detail", sa.JSON),
+    sa.Column("detail", sa.JSON(none_as_null=True)),
     sa.Index(None, "at"),
 )
