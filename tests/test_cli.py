@@ -139,11 +139,17 @@ def test_demo_once_syncs_exactly_and_reuses_its_site_and_tenant(tmp_path: Path) 
     assert summary["attached_devices"] == summary["expected_devices"] > 0
     assert {"quarantined", "seconds", "api_url"} <= set(summary)
     assert summary["cycle"]["upserted"] == summary["attached_devices"]
+    # The demo site's co-management: the arbiter handed the workloads off, all settled.
+    co_management = summary["co_management"]
+    assert co_management["co_managed"] > 0
+    assert co_management["begun"] == co_management["settled"] == co_management["desired_on_cloud"]
+    assert co_management["in_flight"] == 0
     second = run("demo", "--once", "--data-dir", str(tmp_path / "demo"), "--devices", "999")
     assert second.returncode == 0, second.stderr
     again = json.loads(second.stdout.strip().splitlines()[-1])
     assert again["site_devices"] == summary["site_devices"], "an existing demo site is reused"
     assert again["cycle"]["uploads"] == 0, "the enrolled connector resumes with a delta"
+    assert again["co_management"]["begun"] == 0, "nothing to hand off again"
 
 
 def test_demo_keeps_running_until_interrupted(tmp_path: Path) -> None:

@@ -21,7 +21,14 @@ from pathlib import Path
 import click
 
 from bridge.cli.output import console, print_site_summary, progress_bar
-from bridge.runtime.demo import ADMIN, TENANT, DemoSystem, Verification, seed_embedded_site
+from bridge.runtime.demo import (
+    ADMIN,
+    DEMO_PILOT_COLLECTION,
+    TENANT,
+    DemoSystem,
+    Verification,
+    seed_embedded_site,
+)
 from cloud.contract.devices import DeviceQuery
 from onprem.site_database import create_site_engine
 from onprem.site_reader import SiteReader
@@ -107,6 +114,7 @@ async def _run(system: DemoSystem, *, once: bool, started: float, site_devices: 
 
 def _summary(system: DemoSystem, verification: Verification, seconds: float) -> dict[str, object]:
     report = system.runner.last_report if system.runner else None
+    arbitration = system.runner.last_arbitration if system.runner else None
     return {
         "site_devices": verification.site_devices,
         "expected_devices": verification.expected,
@@ -117,6 +125,7 @@ def _summary(system: DemoSystem, verification: Verification, seconds: float) -> 
         "missing": verification.missing,
         "unexpected": verification.unexpected,
         "cycle": report.counts if report else None,
+        "co_management": arbitration.as_counts() if arbitration else None,
         "api_url": system.api_url,
         "admin_center_url": f"{system.api_url}/",
         "seconds": seconds,
@@ -138,6 +147,14 @@ def _print_welcome(system: DemoSystem, verification: Verification, seconds: floa
         f"attached in the tenant: {verification.attached:,} "
         f"(expected {verification.expected:,}: {mark}); quarantined: {verification.quarantined}"
     )
+    arbitration = system.runner.last_arbitration if system.runner else None
+    if arbitration is not None:
+        out.print(
+            f"  co-management: {arbitration.co_managed:,} co-managed devices; compliance "
+            f"policies on the cloud, client apps piloted with {DEMO_PILOT_COLLECTION}: "
+            f"{arbitration.handoffs.settled:,} workload handoffs settled, "
+            f"{arbitration.handoffs.in_flight} in flight"
+        )
     out.print(f"  admin center: {system.api_url}/")
     out.print(
         f"    tenant: {TENANT}  user: {ADMIN}  password: {system.credentials.password}"
@@ -153,6 +170,10 @@ def _print_welcome(system: DemoSystem, verification: Verification, seconds: floa
     )
     out.print(f"  .venv/bin/cobridge onprem touch --db {system.site_path} --devices 100")
     out.print(f"  .venv/bin/cobridge status --config {system.config_path}")
+    out.print(f"  .venv/bin/cobridge workloads show --config {system.config_path}")
+    out.print(
+        f"  .venv/bin/cobridge workloads set windows-update cloud --config {system.config_path}"
+    )
     out.print("Watching for deltas (Ctrl-C stops everything)...")
 
 

@@ -33,12 +33,15 @@ from cloud.service import bootstrap
 from cloud.service.app import running
 from cloud.service.settings import CloudSettings
 from cloud.service.state import ServiceState, open_state
+from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.site_database import create_site_engine
 from onprem.site_generator import seed_site
 from onprem.site_reader import SiteReader
 from onprem.site_records import SiteDevice
 from onprem.site_schema import v_R_System
 from onprem.site_store import migrate_site
+from workloads.catalog import Workload
+from workloads.settings import CoManagementSettings, Slider, WorkloadSetting
 
 TENANT = "demo"
 ADMIN = "demo-admin"
@@ -57,6 +60,20 @@ class DemoCredentials:
 def _new_password() -> str:
     """A generated admin center password (about 128 random bits, easy to copy)."""
     return secrets.token_urlsafe(16)
+
+
+# The demo site's co-management: compliance policies on the cloud for every
+# co-managed device, client apps piloted with one collection; the connector's
+# arbiter hands them off after its first cycle (`cobridge workloads` changes them).
+DEMO_PILOT_COLLECTION = "PS100014"
+DEMO_CO_MANAGEMENT = (
+    CoManagementSettings(enabled=True)
+    .with_workload(Workload.COMPLIANCE, WorkloadSetting(slider=Slider.CLOUD))
+    .with_workload(
+        Workload.CLIENT_APPS,
+        WorkloadSetting(slider=Slider.PILOT, pilot_collection=DEMO_PILOT_COLLECTION),
+    )
+)
 
 
 @dataclass
@@ -87,6 +104,9 @@ def seed_embedded_site(path: Path, devices: int, seed: int, *, reset: bool) -> i
         if reset or existing == 0:
             as_of = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
             seed_site(engine, devices=devices, seed=seed, as_of=as_of, replace=True)
+            EmbeddedSiteAuthority(engine).write_settings(
+                DEMO_CO_MANAGEMENT, changed_by="demo", now=datetime.now(UTC)
+            )
             with engine.connect() as conn:
                 existing = conn.execute(
                     sa.select(sa.func.count()).select_from(v_R_System)

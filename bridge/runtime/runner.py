@@ -282,6 +282,8 @@ class ConnectorRunner:
                 self._record(report)
                 if self._arbitration is not None and not self.stop_event.is_set():
                     self.last_arbitration = await arbitrate(self._arbitration)
+                # A first cycle is one synced and arbitrated (the demo reports both).
+                self.first_cycle.set()
                 await reporter.beat()
                 if once:
                     return 0 if report.outcome == "ok" else 1
@@ -336,7 +338,6 @@ class ConnectorRunner:
             extra={"run_id": report.run_id, "seconds": report.seconds, "error": report.error}
             | {k: v for k, v in report.counts.items() if k != "seconds_ms"},
         )
-        self.first_cycle.set()
 
     def health(self) -> Health:
         """For `/healthz`: the status report of the state store."""
