@@ -19,6 +19,7 @@ from cloud.admin_center import (
     routes_sign_in,
     routes_workloads,
 )
+from cloud.admin_center.count_cache import COUNTS_KEY, CountCache
 from cloud.admin_center.web import Pages
 
 PAGES: tuple[Pages, ...] = (
@@ -35,6 +36,7 @@ PAGES: tuple[Pages, ...] = (
 
 def install(app: web.Application) -> None:
     """Add every page of the admin center to the API listener's application."""
+    app[COUNTS_KEY] = CountCache()
     for pages in PAGES:
         pages.install(app)
 

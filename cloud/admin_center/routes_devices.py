@@ -16,12 +16,13 @@ from urllib.parse import urlencode
 from aiohttp import web
 from pydantic import ValidationError
 
+from cloud.admin_center.count_cache import COUNTS_KEY
 from cloud.admin_center.web import PageError, Pages, Visit
 from cloud.contract.authority_views import DeviceAuthorityOut
 from cloud.contract.devices import DeviceQuery, ManagedBy
 from cloud.service.routes_devices import csv_export
 from cloud.store.authority_reads import HOLDS_FOR_SITE, LACKS_GRANT, device_authority
-from cloud.store.device_queries import QueryError, device_detail, list_devices
+from cloud.store.device_queries import QueryError, count_devices, device_detail, list_devices
 from workloads import flags
 from workloads.catalog import ALL_WORKLOADS, Holder
 
@@ -113,6 +114,7 @@ async def devices(visit: Visit) -> web.StreamResponse:
         "export_query": urlencode(base),
         "items": [],
         "count": None,
+        "count_age": 0,
         "error": None,
         "next_url": None,
         "prev_url": None,
@@ -120,13 +122,20 @@ async def devices(visit: Visit) -> web.StreamResponse:
         "first_index": 0,
     }
     try:
-        query = _query(filters, sort, descending, top=PAGE_SIZE, skiptoken=token, count=True)
+        query = _query(filters, sort, descending, top=PAGE_SIZE, skiptoken=token)
         async with visit.state.engine.connect() as conn:
             result = await list_devices(conn, visit.tenant_id, query)
+
+            async def count() -> int:
+                return await count_devices(conn, visit.tenant_id, query)
+
+            # One count per tenant and filter every half minute (see count_cache).
+            key = (visit.tenant_id, tuple(sorted(filters.items())))
+            counted = await visit.request.app[COUNTS_KEY].get(key, count)
     except (ValidationError, QueryError) as exc:
         context["error"] = _problem(exc)
         return visit.render("devices.html", status=400, **context)
-    context.update(items=result.items, count=result.count)
+    context.update(items=result.items, count=counted.value, count_age=round(counted.age))
     context["first_index"] = (number - 1) * PAGE_SIZE + 1 if result.items else 0
     if result.next_skiptoken:
         ahead = ([*trail, token] if token else [])[-MAX_TRAIL:]

@@ -91,12 +91,19 @@ async def list_devices(
         after = decode_token(query.skiptoken, plan.scope, plan.key)
     rows, last = await _page(conn, plan, after, query.top)
     items = [wire_item(device_out(row), fields) for row in rows]
-    count = None
-    if query.count:
-        stmt = sa.select(sa.func.count()).select_from(devices).where(*plan.where)
-        count = (await conn.execute(stmt)).scalar_one()
+    count = await _count(conn, plan) if query.count else None
     token = encode_token(plan.scope, last) if last is not None else None
     return DeviceListResult(items=items, next_skiptoken=token, count=count)
+
+
+async def count_devices(conn: AsyncConnection, tenant_id: str, query: DeviceQuery) -> int:
+    """How many of the tenant's devices match `query`'s filters (paging and sort ignored)."""
+    return await _count(conn, _plan(tenant_id, query, conn.dialect.name))
+
+
+async def _count(conn: AsyncConnection, plan: _Plan) -> int:
+    stmt = sa.select(sa.func.count()).select_from(devices).where(*plan.where)
+    return int((await conn.execute(stmt)).scalar_one())
 
 
 async def stream_devices_csv(
