@@ -7,7 +7,10 @@ overrides `[sync] batch_size`), validates everything and raises one
 fix`. Unknown keys are problems too: a typo must never fall back to a
 default unnoticed. Secrets (the site and state database URLs, which may hold
 a password, and the attach code) are `SecretStr`: never in `repr`, dumps or
-error messages. Loading reads one file and nothing else; nothing connects.
+error messages. A secret may also be written as `secret:NAME`, a reference
+into the encrypted store beside the file (`bridge.settings_secrets`), so that
+no file holds it in plain text. Loading reads the file (and that store) and
+nothing else; nothing connects.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from pydantic_settings import (
 
 from bridge.settings_directory import EXAMPLE as DIRECTORY_EXAMPLE
 from bridge.settings_directory import DirectorySettings
+from bridge.settings_secrets import resolve_references
 from cloud.contract.attach import HIERARCHY_ID
 from cloud.contract.inventory import MAX_BATCH_ITEMS
 from onprem.errors import InvalidSiteUrl
@@ -304,6 +308,12 @@ class ConnectorSettings(BaseSettings):
         source = str(path) if path is not None else "environment"
         values = _read_toml(path) if path is not None else {}
         problems = _unknown_env_names()
+        if path is not None:
+            # `secret:NAME` values come from the encrypted store beside the file;
+            # without them the rest cannot be validated (a key would read as missing).
+            values, unresolved = resolve_references(values, path, SECRET_KEYS)
+            if unresolved:
+                raise ConfigError(source, problems + unresolved)
         token = _FILE_VALUES.set(values)
         try:
             settings = cls()
