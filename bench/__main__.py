@@ -13,6 +13,7 @@ BENCHMARKS = {
     "b1-sync": "bench.b1_full_sync",
     "b2-delta": "bench.b2_delta",
     "b3-list": "bench.b3_device_list",
+    "b4-authority": "bench.b4_authority",
     "b5-site": "bench.b5_site_read",
     "b5-directory": "bench.b5_directory",
     "b6-throttled": "bench.b6_throttled",
