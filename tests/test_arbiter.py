@@ -233,3 +233,15 @@ async def test_settled_records_are_not_counted_in_flight(
     assert (
         status_report(state, tmp_path, now=Clock()(), interval_seconds=60).handoffs_in_flight == 0
     )
+
+
+@pytest.mark.asyncio
+async def test_a_large_switch_goes_a_batch_at_a_time_to_its_end(state: ConnectorState) -> None:
+    gates = sides()
+    report = await Arbiter(state, gates, clock=Clock(), batch=2).reconcile(
+        to_cloud(), complete=True
+    )
+    assert (report.begun, report.settled) == (6, 6)
+    events = [e.event for _, e in reversed(state.authority_events.newest(limit=100))]
+    # Each batch of two is revoked, granted and held before the next one begins.
+    assert events == ["begun", "begun", "revoked", "revoked", "held", "held"] * 3

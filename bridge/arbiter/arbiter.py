@@ -112,23 +112,30 @@ class Arbiter:
             for key in records:
                 wanted.setdefault(key, Holder.CONFIGMGR)
         steps: list[tuple[AuthorityRecord, Transition]] = []
-        commands: list[Command] = []
+        resends: list[Command] = []
         for key, holder in sorted(wanted.items()):
             record = records.get(key) or initial_record(*key)
             step = begin(record, holder)
             if step.changed:
                 steps.append((record, step))
                 report.begun += step.record.epoch > record.epoch
-                commands.extend(step.send)
             elif key in unsettled:
-                commands.extend(resend(record))
+                resends.extend(resend(record))
         for key, entry in unsettled.items():
             if key not in wanted:
-                commands.extend(resend(entry.record))
-        self._journal(steps, conflicts)
-        for _, step in steps:
-            records[step.record.key] = step.record
-        await self._drive(commands, records, conflicts, report)
+                resends.extend(resend(entry.record))
+        await self._drive(resends, records, conflicts, report)
+        # A batch of handoffs at a time, each driven to its end before the next
+        # begins: a record is without a holder for one batch's round trips, not
+        # for as long as every revoke of a large switch takes.
+        for start in range(0, len(steps), self._batch):
+            batch = steps[start : start + self._batch]
+            self._journal(batch, conflicts)
+            for _, step in batch:
+                records[step.record.key] = step.record
+            await self._drive(
+                [c for _, step in batch for c in step.send], records, conflicts, report
+            )
         report.in_flight = sum(
             1 for r in records.values() if r.phase is not Phase.HELD or r.fence is not None
         )

@@ -61,8 +61,15 @@ def desired_from_read(
         if record.obsolete == 1 or record.decommissioned == 1:
             continue
         result.devices += 1
-        facts = device_facts(record)
-        co_managed = is_co_managed(facts)
+        # The co-managed predicate on the three facts it reads first, so the full
+        # facts (collections) are built only for co-managed devices.
+        co_managed = is_co_managed(
+            DeviceFacts.model_construct(
+                agent_present=record.client == 1,
+                mdm_enrolled=record.cm_mdm_enrolled == 1,
+                comgmt_policy_present=record.cm_policy_present == 1,
+            )
+        )
         flags = record.cm_workloads
         # Kept only where drift is possible: a co-managed device, or one that
         # reports a workload on the cloud (bits above "co-management configured").
@@ -71,7 +78,7 @@ def desired_from_read(
         if not co_managed:
             continue
         result.co_managed += 1
-        for workload, holder in desired_holders(settings, facts).items():
+        for workload, holder in desired_holders(settings, device_facts(record)).items():
             if holder is Holder.CLOUD:
                 result.desired[(record.smsid, workload)] = holder
     return result
