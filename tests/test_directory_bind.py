@@ -71,6 +71,10 @@ def test_starttls_verified_against_the_dcs_ca(dc: SambaDC) -> None:
     assert first_record(dc.config(tls="starttls")).object_guid
 
 
+def test_a_fractional_read_timeout_binds(dc: SambaDC) -> None:
+    assert first_record(dc.config(read_timeout=2.5)).object_guid
+
+
 def test_a_wrong_password_says_so(dc: SambaDC) -> None:
     error = failure(dc.config(password=WRONG))
     assert isinstance(error, DirectoryBindRejected)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import ssl
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -221,7 +222,8 @@ def _bind(config: DirectoryConfig, host: str) -> ldap3.Connection:
         auto_referrals=False,
         raise_exceptions=True,
         read_only=True,
-        receive_timeout=config.read_timeout,
+        # ldap3 packs it into SO_RCVTIMEO as an integer: a fraction would fail every bind.
+        receive_timeout=math.ceil(config.read_timeout),
     )
     try:
         conn.open()
