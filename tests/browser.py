@@ -91,3 +91,30 @@ def page_in_new_context(
             page.screenshot(path=str(target), full_page=True)
             print(f"screenshot of the failing page: {target}")
         context.close()
+
+
+@contextlib.contextmanager
+def browser_and_service(
+    data_dir: Path, setup: Callable[[RunningService], Awaitable[T]]
+) -> Iterator[tuple[str, T, Any]]:
+    """A threaded service on SQLite, what `setup` made in it, and Chromium: (url, made, browser)."""
+    executable = chromium_path()
+    with threaded_service(data_dir) as (service, run):
+        made = run(setup(service))
+        playwright_api = pytest.importorskip("playwright.sync_api")
+        with playwright_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            try:
+                yield service.api_url, made, browser
+            finally:
+                browser.close()
+
+
+def sign_in_page(page: Any, tenant_name: str, user: str, password: str) -> None:
+    """Sign in through the form; the devices page is where a session starts."""
+    page.goto("/sign-in")
+    page.get_by_label("Tenant (name or id)").fill(tenant_name)
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    assert page.url.endswith("/devices")

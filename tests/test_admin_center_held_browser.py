@@ -17,7 +17,7 @@ import pytest
 
 from cloud.contract.admin import Role
 from tests.admin_center import PASSWORD, Attached, attached
-from tests.browser import CHROMIUM_ARGS, chromium_path, page_in_new_context, threaded_service
+from tests.browser import browser_and_service, page_in_new_context, sign_in_page
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -34,15 +34,9 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """A tenant whose connector reported its status and two held cycles, and Chromium."""
-    executable = chromium_path()
-    with threaded_service(tmp_path_factory.mktemp("admin-held")) as (service, run):
-        tenant = run(attached(service))
-        with playwright_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            try:
-                yield World(service.api_url, tenant, browser)
-            finally:
-                browser.close()
+    data_dir = tmp_path_factory.mktemp("admin-held")
+    with browser_and_service(data_dir, attached) as (url, made, browser):
+        yield World(url, made, browser)
 
 
 @pytest.fixture
@@ -57,12 +51,7 @@ def page(
 def sign_in(page: Any, world: World, role: Role) -> None:
     """Sign in as the tenant's user of `role`."""
     tenant = world.attached.tenant
-    page.goto("/sign-in")
-    page.get_by_label("Tenant (name or id)").fill(tenant.name)
-    page.get_by_label("User name").fill(tenant.user(role))
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    assert page.url.endswith("/devices")
+    sign_in_page(page, tenant.name, tenant.user(role), PASSWORD)
 
 
 def test_connectors_page_shows_the_heartbeat_status(world: World, page: Any) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from cloud.contract.admin import Role
 from tests.admin_center import PASSWORD
-from tests.browser import CHROMIUM_ARGS, chromium_path, page_in_new_context, threaded_service
+from tests.browser import browser_and_service, page_in_new_context, sign_in_page
 from tests.test_admin_center_workloads import Reported, reported_tenant
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -40,15 +40,13 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """A tenant whose connector reported authority records and holds cloud grants, and Chromium."""
-    executable = chromium_path()
-    with threaded_service(tmp_path_factory.mktemp("admin-workloads")) as (service, run):
-        reported = run(reported_tenant(service))
-        with playwright_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            try:
-                yield World(service.api_url, reported, browser)
-            finally:
-                browser.close()
+    data_dir = tmp_path_factory.mktemp("admin-workloads")
+    with browser_and_service(data_dir, reported_tenant) as (
+        url,
+        made,
+        browser,
+    ):
+        yield World(url, made, browser)
 
 
 @pytest.fixture
@@ -63,12 +61,7 @@ def page(
 def sign_in(page: Any, world: World, role: Role) -> None:
     """Sign in as the tenant's user of `role`."""
     tenant = world.reported.tenant
-    page.goto("/sign-in")
-    page.get_by_label("Tenant (name or id)").fill(tenant.name)
-    page.get_by_label("User name").fill(tenant.user(role))
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    assert page.url.endswith("/devices")
+    sign_in_page(page, tenant.name, tenant.user(role), PASSWORD)
 
 
 def text(locator: Any) -> str:
