@@ -132,7 +132,7 @@ def test_migration_creates_exactly_the_metadata(db_url: str, tmp_path: Path) -> 
     try:
         assert state_schema_revision(engine) is None
         ConnectorState.open(db_url, data_dir=tmp_path).close()
-        assert state_schema_revision(engine) == "0003_authority_journal"
+        assert state_schema_revision(engine) == "0004_directory"
         with engine.connect() as conn:
             context = MigrationContext.configure(
                 conn, opts={"compare_type": True, "version_table": VERSION_TABLE}

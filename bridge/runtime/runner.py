@@ -20,6 +20,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from bridge.arbiter.cycle import ArbitrationPass, ArbitrationReport
+from bridge.directory import (
+    DirectoryPass,
+    DirectoryPassReport,
+    build_directory_pass,
+    run_directory_pass,
+)
 from bridge.runtime.arbitration import arbitrate, build_arbitration
 from bridge.runtime.enrollment import (
     ConnectorIdentity,
@@ -72,6 +78,8 @@ class ConnectorRunner:
         self._engine: SyncEngine | None = None
         self._arbitration: ArbitrationPass | None = None
         self.last_arbitration: ArbitrationReport | None = None
+        self._directory: DirectoryPass | None = None
+        self.last_directory: DirectoryPassReport | None = None
         self._state: ConnectorState | None = None
         self._sync_now = asyncio.Event()
 
@@ -134,6 +142,9 @@ class ConnectorRunner:
                     self._engine.stop()
                 self._arbitration = build_arbitration(
                     site_engine, reader, state, client, clock=utc_now
+                )
+                self._directory = build_directory_pass(
+                    settings.directory, site_engine, state, clock=utc_now
                 )
                 reporter = HeartbeatReporter(
                     client, state, settings, self.metrics, version=self.version, clock=utc_now
@@ -282,6 +293,8 @@ class ConnectorRunner:
                 self._record(report)
                 if self._arbitration is not None and not self.stop_event.is_set():
                     self.last_arbitration = await arbitrate(self._arbitration)
+                if self._directory is not None and not self.stop_event.is_set():
+                    self.last_directory = await run_directory_pass(self._directory)
                 # A first cycle is one synced and arbitrated (the demo reports both).
                 self.first_cycle.set()
                 await reporter.beat()

@@ -173,3 +173,43 @@ authority_events = sa.Table(
     sa.Column("detail", sa.JSON(none_as_null=True)),
     sa.Index(None, "at"),
 )
+
+# Active Directory computers (DESIGN.md sections 5 and 6), merged with the site's
+# devices. A row is never deleted: an object gone from AD keeps its row with
+# `deleted_at` set, so a computer deleted from AD but still reporting to the
+# site stays visible as a discrepancy.
+directory_computers = sa.Table(
+    "connector_directory_computers",
+    state_metadata,
+    sa.Column("object_guid", sa.String(36), primary_key=True),
+    sa.Column("dn", sa.String(1024), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("sam_account_name", sa.String(255)),
+    sa.Column("dns_host_name", sa.String(255)),
+    sa.Column("os", sa.String(255)),
+    sa.Column("os_version", sa.String(255)),
+    sa.Column("last_logon", sa.DateTime),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("deleted_at", sa.DateTime),
+    sa.Column("matched_smsid", SMSID),
+    sa.Column("match", sa.String(16), nullable=False),
+    # Deleted from AD while its matched site record is live and active.
+    sa.Column("discrepancy", sa.Boolean, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint("match IN ('dn', 'name_domain', 'none', 'disputed')", name="match"),
+    sa.Index(None, "matched_smsid"),
+)
+
+# One row per directory pass (newest kept), for status: how the last pass went.
+directory_passes = sa.Table(
+    "connector_directory_passes",
+    state_metadata,
+    sa.Column("pass_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("counts", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.CheckConstraint("kind IN ('full', 'delta')", name="kind"),
+    sa.CheckConstraint("outcome IN ('ok', 'failed')", name="outcome"),
+)

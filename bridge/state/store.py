@@ -1,7 +1,7 @@
 """`ConnectorState`: the connector's state store, as narrow repositories over one engine.
 
 Each repository (sources, devices, sequences, outbox, quarantine, deletes,
-runs, lease, authority, authority_events) has a handful of methods. On
+runs, lease, authority, authority_events, directory) has a handful of methods. On
 `ConnectorState` every call runs in a transaction of its own; on the object `transaction()` yields, the same
 repositories run in one shared transaction that commits or rolls back as a
 whole::
@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from bridge.state.authority import AuthorityEvents, AuthorityJournal
 from bridge.state.deletes import HeldDeletes
 from bridge.state.devices import DeviceStates
+from bridge.state.directory import DirectoryComputers
 from bridge.state.engine import create_state_engine, migrate_state, state_errors, state_url
 from bridge.state.lease import Lease
 from bridge.state.outbox import Outbox, Sequencer
@@ -55,6 +56,7 @@ class _Repositories:
         self.lease = Lease(scope)
         self.authority = AuthorityJournal(scope)
         self.authority_events = AuthorityEvents(scope)
+        self.directory = DirectoryComputers(scope)
 
 
 class StateTransaction(_Repositories):
