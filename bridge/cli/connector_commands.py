@@ -162,6 +162,18 @@ def print_status(report: StatusReport) -> None:
             else "-",
         ),
     ]
+    ad = report.directory
+    if ad is not None:
+        rows.append(
+            (
+                "directory",
+                f"{ad.computers} computer(s): {ad.matched} matched, {ad.no_agent} no agent, "
+                f"{ad.disabled} disabled, {ad.disputed} disputed, "
+                f"{ad.discrepancies} discrepancy(ies); last pass {ad.last_pass_kind} "
+                f"{ad.last_pass_outcome}"
+                + (f" at {ad.last_pass_at:%Y-%m-%d %H:%M:%S}" if ad.last_pass_at else ""),
+            )
+        )
     for name, value in rows:
         table.add_row(f"[bold]{name}[/bold]", value)
     out.print(table)

@@ -43,6 +43,43 @@ class HeldGroupOut(BaseModel):
     held_at: datetime
 
 
+class DirectoryOut(BaseModel):
+    """Active Directory computers merged with the site (only with a directory pass on record)."""
+
+    computers: int  # live AD computers in scope
+    matched: int
+    no_agent: int  # AD-only: no site record
+    disabled: int
+    disputed: int
+    discrepancies: int  # deleted from AD, still reporting to the site
+    last_pass_at: datetime | None
+    last_pass_kind: str | None
+    last_pass_outcome: str | None
+    last_pass_error: str | None
+
+
+def _directory(state: ConnectorState, notices: list[str]) -> DirectoryOut | None:
+    """The directory's counts and last pass; None when no pass ever ran."""
+    last = state.directory.last_pass()
+    if last is None:
+        return None
+    counts = state.directory.counts()
+    if counts["discrepancies"]:
+        notices.append(
+            f"{counts['discrepancies']} computer(s) deleted from Active Directory still report "
+            "to the site: nothing was deleted; review them (re-join or retire the device)"
+        )
+    if last.outcome == "failed":
+        notices.append(f"the last directory pass failed (nothing changed): {last.error}")
+    return DirectoryOut(
+        **counts,
+        last_pass_at=last.at,
+        last_pass_kind=last.kind,
+        last_pass_outcome=last.outcome,
+        last_pass_error=last.error,
+    )
+
+
 class StatusReport(BaseModel):
     """Everything `cobridge status` shows (`--json` prints this model)."""
 
@@ -72,6 +109,7 @@ class StatusReport(BaseModel):
     healthy: bool
     problems: list[str]  # what makes the connector unhealthy
     notices: list[str]  # what needs an admin, without being a failure
+    directory: DirectoryOut | None = None
 
 
 def _cycle(run: SyncRun) -> CycleOut:
@@ -153,6 +191,7 @@ def status_report(
             k.split(".", 1)[1]: v for k, v in success.counts.items() if k.startswith("situation.")
         }
     site_devices = success.counts.get("records") if success else None
+    directory = _directory(state, notices)
     return StatusReport(
         hierarchy_id=identity.hierarchy_id if identity else None,
         tenant_id=identity.tenant_id if identity else None,
@@ -178,4 +217,5 @@ def status_report(
         healthy=not problems,
         problems=problems,
         notices=notices,
+        directory=directory,
     )

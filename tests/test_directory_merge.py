@@ -1,0 +1,231 @@
+"""The directory pass against a real Samba AD DC and a small embedded site.
+
+Each test fills an OU of its own (the shared domain stays as it was) and
+edits a few site records so that their DN, or NetBIOS name and domain, name
+one of its computers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ldap3
+import pytest
+import sqlalchemy as sa
+
+from bridge.directory import DirectoryPass
+from bridge.directory.directory_pass import dc_instance_id
+from bridge.runtime.status import status_report
+from bridge.state import ConnectorState
+from bridge.state.directory import DirectoryComputer
+from onprem.directory import DirectoryCursor, DirectoryReader
+from onprem.site_schema import v_R_System
+from tests.samba_dc import DOMAIN_DN, SambaDC
+from tests.sync_rig import seeded_site
+
+pytest_plugins = ["tests.samba_dc"]
+
+
+def clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class World:
+    """An OU of computers, a site whose records point at some of them, a state store."""
+
+    admin: ldap3.Connection
+    ou: str
+    prefix: str
+    site: sa.Engine
+    state: ConnectorState
+    dc: SambaDC
+    smsids: list[str]
+    data_dir: Path
+
+    def add(self, name: str, **attributes: object) -> str:
+        dn = f"CN={self.prefix}{name},{self.ou}"
+        account = {"sAMAccountName": f"{self.prefix}{name}$", "userAccountControl": 4096}
+        self.admin.add(dn, ["computer"], account | attributes)
+        return dn
+
+    def directory_pass(self, base: str | None = None) -> DirectoryPass:
+        reader = DirectoryReader(self.dc.config(base_dns=[base or self.ou]))
+        return DirectoryPass(reader, self.site, self.state, clock=clock)
+
+    def edit_site(self, smsid: str, **values: Any) -> None:
+        with self.site.begin() as conn:
+            conn.execute(
+                v_R_System.update().where(v_R_System.c.SMS_Unique_Identifier0 == smsid),
+                values,
+            )
+
+    def rows(self) -> dict[str, DirectoryComputer]:
+        """Stored computers by name (without the test's prefix)."""
+        return {c.name.removeprefix(self.prefix): c for c in self.state.directory.all()}
+
+
+@pytest.fixture
+def world(samba_dc: SambaDC, tmp_path: Path) -> Iterator[World]:
+    dc = samba_dc.ensure(allow_plain=False)
+    admin = dc.admin()
+    prefix = f"M{uuid.uuid4().hex[:6].upper()}"
+    ou = f"OU={prefix},{DOMAIN_DN}"
+    admin.add(ou, ["organizationalUnit"])
+    site = seeded_site(tmp_path / "site.db", 12)
+    with site.connect() as conn:
+        smsids = list(
+            conn.execute(
+                sa.select(v_R_System.c.SMS_Unique_Identifier0)
+                .where(sa.func.coalesce(v_R_System.c.Obsolete0, 0) == 0)
+                .where(sa.func.coalesce(v_R_System.c.Decommissioned0, 0) == 0)
+                .where(v_R_System.c.ResourceType == 5)
+                .order_by(v_R_System.c.ResourceID)
+            ).scalars()
+        )
+    state = ConnectorState.open(None, data_dir=tmp_path / "data")
+    made = World(admin, ou, prefix, site, state, dc, smsids, tmp_path / "data")
+    # M1 by DN (case differs), M2 by NetBIOS name + domain, M3 two candidates,
+    # M4 and M5 (disabled) in AD only.
+    live = {"Client0": 1, "Active0": 1, "Obsolete0": 0, "Decommissioned0": 0}
+    made.edit_site(smsids[0], Distinguished_Name0=f"cn={prefix}M1,{ou}".upper(), **live)
+    for i, name in ((1, "M2"), (2, "M3"), (3, "M3")):
+        made.edit_site(
+            smsids[i],
+            Netbios_Name0=f"{prefix}{name}".lower(),
+            Resource_Domain_OR_Workgr0="COBRIDGE",
+            Distinguished_Name0=f"CN={prefix}{name},OU=Elsewhere,{DOMAIN_DN}",
+            **live,
+        )
+    for name in ("M1", "M2", "M3", "M4"):
+        made.add(name, operatingSystem="Windows 11 Enterprise")
+    made.add("M5", userAccountControl=4098)
+    yield made
+    state.close()
+    site.dispose()
+    admin.search(ou, "(objectClass=computer)", attributes=[])
+    for entry in list(admin.response):
+        with contextlib.suppress(ldap3.core.exceptions.LDAPNoSuchObjectResult):
+            admin.delete(entry["dn"])
+    admin.delete(ou)
+
+
+EXPECTED = {
+    "computers": 5,
+    "matched": 2,
+    "no_agent": 2,
+    "disabled": 1,
+    "disputed": 1,
+    "discrepancies": 0,
+}
+
+
+def test_a_full_pass_stores_rows_matches_and_cursor_together(world: World) -> None:
+    report = world.directory_pass().run()
+    assert (report.kind, report.outcome) == ("full", "ok")
+    assert world.state.directory.counts() == EXPECTED
+    rows = world.rows()
+    assert (rows["M1"].match, rows["M1"].matched_smsid) == ("dn", world.smsids[0])
+    assert (rows["M2"].match, rows["M2"].matched_smsid) == ("name_domain", world.smsids[1])
+    assert (rows["M3"].match, rows["M3"].matched_smsid) == ("disputed", None)
+    assert (rows["M4"].match, rows["M5"].match) == ("none", "none")
+    assert rows["M5"].disabled
+    assert not rows["M4"].disabled
+    assert rows["M1"].os == "Windows 11 Enterprise"
+    stored = world.state.sources.get("directory")
+    assert stored is not None
+    assert stored.cursor is not None
+    cursor = DirectoryCursor.from_json(stored.cursor)
+    assert stored.instance_id == dc_instance_id(cursor)
+    assert str(cursor.invocation_id) in stored.instance_id
+
+
+def test_rows_and_cursor_are_one_transaction(world: World) -> None:
+    # A batch awaiting acknowledgement makes the cursor save refuse: the rows go too.
+    world.state.outbox.put_encoded(uuid.uuid4(), 1, b"x", upserts=0, tombstones=0, now=clock())
+    report = world.directory_pass().run()
+    assert report.outcome == "failed"
+    assert "acknowledg" in (report.error or "")
+    assert world.state.directory.all() == []
+    assert world.state.sources.get("directory") is None
+    last = world.state.directory.last_pass()
+    assert last is not None
+    assert last.outcome == "failed"
+
+
+def test_a_delta_applies_modify_add_and_a_delete_is_a_discrepancy(world: World) -> None:
+    assert world.directory_pass().run().outcome == "ok"
+    before = world.state.sources.get("directory")
+    world.admin.modify(
+        f"CN={world.prefix}M4,{world.ou}",
+        {"operatingSystem": [(ldap3.MODIFY_REPLACE, ["Windows 10 Enterprise"])]},
+    )
+    world.edit_site(
+        world.smsids[4],
+        Netbios_Name0=f"{world.prefix}M6",
+        Resource_Domain_OR_Workgr0="cobridge",
+        Obsolete0=0,
+        Decommissioned0=0,
+    )
+    world.add("M6")
+    # M2 still reports to the site (live, active client): deleting it in AD is a discrepancy.
+    world.admin.delete(f"CN={world.prefix}M2,{world.ou}")
+    report = world.directory_pass().run()
+    assert (report.kind, report.outcome) == ("delta", "ok")
+    rows = world.rows()
+    assert rows["M4"].os == "Windows 10 Enterprise"
+    assert (rows["M6"].match, rows["M6"].matched_smsid) == ("name_domain", world.smsids[4])
+    gone = rows["M2"]  # kept, flagged, still linked
+    assert gone.deleted_at is not None
+    assert gone.discrepancy
+    assert gone.matched_smsid == world.smsids[1]
+    # M1, M3, M4, M5, M6 live; M1 and M6 matched; M2 gone but still reporting.
+    assert world.state.directory.counts() == EXPECTED | {"discrepancies": 1}
+    after = world.state.sources.get("directory")
+    assert after is not None
+    assert before is not None
+    assert after.cursor != before.cursor
+    # The site record is untouched: the connector never deletes on the directory's word.
+    with world.site.connect() as conn:
+        assert (
+            conn.execute(
+                sa.select(sa.func.count()).where(
+                    v_R_System.c.SMS_Unique_Identifier0 == world.smsids[1]
+                )
+            ).scalar_one()
+            == 1
+        )
+
+
+def test_a_wrong_base_dn_changes_nothing(world: World) -> None:
+    missing = f"OU=Nowhere{world.prefix},{DOMAIN_DN}"
+    first = world.directory_pass(missing).run()
+    assert first.outcome == "failed"
+    assert world.state.directory.all() == []
+    assert world.state.sources.get("directory") is None
+    assert world.directory_pass().run().outcome == "ok"
+    rows, cursor = world.rows(), world.state.sources.get("directory")
+    failed = world.directory_pass(missing).run()
+    assert failed.outcome == "failed"
+    assert world.rows() == rows
+    assert world.state.sources.get("directory") == cursor
+    assert all(r.deleted_at is None for r in rows.values())
+
+
+def test_status_shows_the_directory_counts_and_discrepancies(world: World) -> None:
+    assert world.directory_pass().run().outcome == "ok"
+    world.admin.delete(f"CN={world.prefix}M1,{world.ou}")
+    assert world.directory_pass().run().outcome == "ok"
+    report = status_report(world.state, world.data_dir, now=clock(), interval_seconds=60)
+    ad = report.directory
+    assert ad is not None
+    assert (ad.computers, ad.matched, ad.no_agent, ad.disabled, ad.disputed) == (4, 1, 2, 1, 1)
+    assert ad.discrepancies == 1
+    assert (ad.last_pass_kind, ad.last_pass_outcome) == ("delta", "ok")
+    assert any("deleted from Active Directory" in n for n in report.notices)
