@@ -19,6 +19,7 @@ import ldap3
 import pytest
 import sqlalchemy as sa
 
+from bridge.cli.connector_commands import print_status
 from bridge.directory import DirectoryPass
 from bridge.directory.directory_pass import dc_instance_id
 from bridge.runtime.status import status_report
@@ -218,7 +219,9 @@ def test_a_wrong_base_dn_changes_nothing(world: World) -> None:
     assert all(r.deleted_at is None for r in rows.values())
 
 
-def test_status_shows_the_directory_counts_and_discrepancies(world: World) -> None:
+def test_status_shows_the_directory_counts_and_discrepancies(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert world.directory_pass().run().outcome == "ok"
     world.admin.delete(f"CN={world.prefix}M1,{world.ou}")
     assert world.directory_pass().run().outcome == "ok"
@@ -229,3 +232,7 @@ def test_status_shows_the_directory_counts_and_discrepancies(world: World) -> No
     assert ad.discrepancies == 1
     assert (ad.last_pass_kind, ad.last_pass_outcome) == ("delta", "ok")
     assert any("deleted from Active Directory" in n for n in report.notices)
+    print_status(report)
+    shown = capsys.readouterr().out
+    assert "4 computer(s): 1 matched, 2 no agent, 1 disabled, 1 disputed" in shown
+    assert "1 discrepancy(ies)" in shown

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
+import sqlalchemy as sa
+
+from bridge.directory import build_directory_pass
 from bridge.directory.matching import (
     SiteCandidate,
     SiteIndex,
@@ -12,6 +16,8 @@ from bridge.directory.matching import (
     match_computer,
     netbios_of,
 )
+from bridge.settings_directory import DirectorySettings
+from bridge.state import ConnectorState
 from bridge.state.directory import DirectoryComputer, MatchResult
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -107,3 +113,9 @@ def test_deleted_from_ad_but_still_reporting_is_a_discrepancy() -> None:
     assert found["guid-WS1"] == MatchResult("A", "name_domain", discrepancy=True)
     assert found["guid-WS2"] == MatchResult("B", "name_domain", discrepancy=False)
     assert found["guid-WS3"] == MatchResult("C", "name_domain", discrepancy=False)
+
+
+def test_the_pass_is_built_only_for_an_enabled_directory_section(tmp_path: Path) -> None:
+    with ConnectorState.open(None, data_dir=tmp_path) as state:
+        site = sa.create_engine("sqlite://")
+        assert build_directory_pass(DirectorySettings(), site, state, clock=lambda: NOW) is None

@@ -124,9 +124,11 @@ class DirectoryPass:
                 gone += [str(g) for g in delta.left_scope]
         if kind == "full":
             read = self.reader.read_full()
-            changed = [i for i in read if isinstance(i, DirectoryRecord)]
+            items = list(read)
+            changed = [i for i in items if isinstance(i, DirectoryRecord)]
             rejects, cursor = read.rejects, read.cursor
-            full_guids = {str(r.object_guid) for r in changed}
+            # A rejected object is still there: only what the read lacks is gone.
+            full_guids = {str(i.object_guid) for i in items if i.object_guid is not None}
         index = SiteIndex(site_candidates(self.site))
         now = self.clock()
         with self.state.transaction() as tx:
