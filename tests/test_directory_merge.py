@@ -236,3 +236,18 @@ def test_status_shows_the_directory_counts_and_discrepancies(
     shown = capsys.readouterr().out
     assert "4 computer(s): 1 matched, 2 no agent, 1 disabled, 1 disputed" in shown
     assert "1 discrepancy(ies)" in shown
+
+
+def test_a_dispute_is_quarantined_with_its_candidates_until_resolved(world: World) -> None:
+    assert world.directory_pass().run().outcome == "ok"
+    entries = world.state.quarantine.entries("directory")
+    assert [e.reason for e in entries] == ["disputed"]
+    assert entries[0].name == world.rows()["M3"].object_guid
+    assert world.smsids[2] in entries[0].detail
+    assert world.smsids[3] in entries[0].detail
+    # The site retires one of the two: the other is the one candidate left.
+    world.edit_site(world.smsids[3], Obsolete0=1)
+    assert world.directory_pass().run().kind == "delta"
+    m3 = world.rows()["M3"]
+    assert (m3.match, m3.matched_smsid) == ("name_domain", world.smsids[2])
+    assert world.state.quarantine.entries("directory") == []

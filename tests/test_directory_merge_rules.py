@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,9 +17,11 @@ from bridge.directory.matching import (
     match_computer,
     netbios_of,
 )
+from bridge.directory.quarantine import quarantine_pass
 from bridge.settings_directory import DirectorySettings
 from bridge.state import ConnectorState
 from bridge.state.directory import DirectoryComputer, MatchResult
+from onprem.directory import DirectoryReject
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 OU = "OU=Workstations,DC=corp,DC=example,DC=com"
@@ -85,10 +88,11 @@ def test_sam_account_name_is_the_netbios_name_not_the_cn() -> None:
 
 def test_two_candidates_are_disputed_and_never_linked() -> None:
     by_name = SiteIndex([site("A", name="WS1"), site("B", name="WS1")])
-    assert match_computer(computer("WS1"), by_name) == MatchResult(None, "disputed")
+    disputed = MatchResult(None, "disputed", candidates=("A", "B"))
+    assert match_computer(computer("WS1"), by_name) == disputed
     dn = f"CN=WS1,{OU}"
     by_dn = SiteIndex([site("A", dn=dn), site("B", dn=dn.upper())])
-    assert match_computer(computer("WS1"), by_dn) == MatchResult(None, "disputed")
+    assert match_computer(computer("WS1"), by_dn) == disputed
 
 
 def test_obsolete_records_are_not_candidates() -> None:
@@ -119,3 +123,27 @@ def test_the_pass_is_built_only_for_an_enabled_directory_section(tmp_path: Path)
     with ConnectorState.open(None, data_dir=tmp_path) as state:
         site = sa.create_engine("sqlite://")
         assert build_directory_pass(DirectorySettings(), site, state, clock=lambda: NOW) is None
+
+
+def test_rejects_stay_quarantined_until_seen_valid_or_a_full_pass_misses_them(
+    tmp_path: Path,
+) -> None:
+    guid = uuid.uuid4()
+    bad = DirectoryReject("CN=BAD,OU=X,DC=corp", guid, "BAD", "too_long", "name", "300 chars")
+
+    passes = iter(range(100))
+
+    def run(rejects: list[DirectoryReject], seen: list[str], *, full: bool) -> list[str]:
+        now = NOW + timedelta(minutes=next(passes))  # each pass at its own time
+        with state.transaction() as tx:
+            quarantine_pass(
+                tx, rejects=rejects, computers=[], matches={}, seen=seen, full=full, now=now
+            )
+        return [e.name or "" for e in state.quarantine.entries("directory")]
+
+    with ConnectorState.open(None, data_dir=tmp_path) as state:
+        assert run([bad], [], full=True) == [str(guid)]
+        assert run([], [], full=False) == [str(guid)]  # a delta did not see it: still bad
+        assert run([], [str(guid)], full=False) == []  # seen valid
+        assert run([bad], [], full=False) == [str(guid)]
+        assert run([], [], full=True) == []  # a complete read no longer has it

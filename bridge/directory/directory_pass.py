@@ -24,16 +24,16 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from bridge.directory.matching import SiteCandidate, SiteIndex, match_all
+from bridge.directory.quarantine import SOURCE, quarantine_pass
 from bridge.settings_directory import DirectorySettings
 from bridge.state import ConnectorState
-from onprem.directory import DirectoryCursor, DirectoryReader, DirectoryRecord
+from onprem.directory import DirectoryCursor, DirectoryReader, DirectoryRecord, DirectoryReject
 from onprem.errors import DirectoryResyncRequired
 from onprem.site_schema import v_R_System
 from workloads.errors import CobridgeError
 
 log = logging.getLogger("cobridge.connector")
 
-SOURCE = "directory"
 _SITE_CHUNK = 1000
 
 
@@ -110,7 +110,7 @@ class DirectoryPass:
     def _run(self, kind: str, cursor_text: str | None) -> DirectoryPassReport:
         changed: list[DirectoryRecord] = []
         gone: list[str] = []
-        rejects = 0
+        rejects: list[DirectoryReject] = []
         full_guids: set[str] | None = None
         if kind == "delta" and cursor_text is not None:
             try:
@@ -119,14 +119,15 @@ class DirectoryPass:
                 log.warning("directory delta not possible, running a full read: %s", exc)
                 kind = "full"
             else:
-                changed, rejects, cursor = delta.changed, len(delta.rejects), delta.cursor
+                changed, rejects, cursor = delta.changed, delta.rejects, delta.cursor
                 gone = [str(t.object_guid) for t in delta.deleted]
                 gone += [str(g) for g in delta.left_scope]
         if kind == "full":
             read = self.reader.read_full()
             items = list(read)
             changed = [i for i in items if isinstance(i, DirectoryRecord)]
-            rejects, cursor = read.rejects, read.cursor
+            rejects = [i for i in items if isinstance(i, DirectoryReject)]
+            cursor = read.cursor
             # A rejected object is still there: only what the read lacks is gone.
             full_guids = {str(i.object_guid) for i in items if i.object_guid is not None}
         index = SiteIndex(site_candidates(self.site))
@@ -137,12 +138,31 @@ class DirectoryPass:
                 gone = sorted(tx.directory.live_guids() - full_guids)
             applied = tx.directory.apply(changed, now=now)
             deleted = tx.directory.mark_deleted(gone, now=now)
-            tx.directory.set_matches(match_all(tx.directory.all(), index))
+            computers = tx.directory.all()
+            matches = match_all(computers, index)
+            # Only what changed is written: most computers keep their match.
+            tx.directory.set_matches(
+                {
+                    c.object_guid: matches[c.object_guid]
+                    for c in computers
+                    if matches[c.object_guid].differs(c)
+                }
+            )
+            seen = [*(str(r.object_guid) for r in changed), *gone]
+            quarantine_pass(
+                tx,
+                rejects=rejects,
+                computers=computers,
+                matches=matches,
+                seen=seen,
+                full=full_guids is not None,
+                now=now,
+            )
             tx.sources.save(SOURCE, dc_instance_id(cursor), cursor.to_json(), now=now)
             counts = tx.directory.counts() | {
                 "applied": applied,
                 "deleted": deleted,
-                "rejects": rejects,
+                "rejects": len(rejects),
             }
             tx.directory.record_pass(kind, "ok", now=now, counts=counts)
         log.info("directory pass (%s): ok", kind, extra=counts)

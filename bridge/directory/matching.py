@@ -81,8 +81,9 @@ def match_computer(computer: DirectoryComputer, index: SiteIndex) -> MatchResult
         how = "name_domain"
     if not found:
         return MatchResult(None, "none")
-    if len({c.smsid for c in found}) > 1:
-        return MatchResult(None, "disputed")
+    smsids = tuple(sorted({c.smsid for c in found}))
+    if len(smsids) > 1:
+        return MatchResult(None, "disputed", candidates=smsids)
     site = found[0]
     # Gone from AD but still reporting to the site: flagged, never a delete.
     discrepancy = computer.deleted_at is not None and site.live and site.reporting

@@ -52,6 +52,13 @@ class MatchResult:
     smsid: str | None
     match: str
     discrepancy: bool = False
+    # The SMSIDs of a disputed computer's candidates (not stored here: quarantined).
+    candidates: tuple[str, ...] = ()
+
+    def differs(self, computer: DirectoryComputer) -> bool:
+        """Whether `computer` stores another match than this one."""
+        stored = (computer.matched_smsid, computer.match, computer.discrepancy)
+        return stored != (self.smsid, self.match, self.discrepancy)
 
 
 @dataclass(frozen=True)
