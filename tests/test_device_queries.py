@@ -28,6 +28,7 @@ from cloud.store.device_queries import (
     list_devices,
     stream_devices_csv,
 )
+from cloud.store.device_view import VIEW_COLUMNS, device_out, wire_item, wire_row
 from cloud.store.engine import create_store_engine, migrate_store, store_urls
 from cloud.store.keyset import Position, encode_token
 from tests.device_rows import (
@@ -473,3 +474,17 @@ async def test_detail_with_collections_and_history(engine: AsyncEngine, seeded: 
     assert cloud_only.collections == []
     assert cloud_only.device.management_agent == "mdm"
     assert missing is None
+
+
+@pytest.mark.asyncio
+async def test_the_list_rows_equal_the_model_dump_key_order_included(
+    engine: AsyncEngine, seeded: Seeded
+) -> None:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(*VIEW_COLUMNS))).mappings().all()
+    assert rows
+    chosen = ("id", "lastSyncDateTime", "osBuild", "managedBy")
+    for row in rows:
+        direct, modelled = wire_row(row, DEVICE_FIELDS), wire_item(device_out(row), DEVICE_FIELDS)
+        assert list(direct.items()) == list(modelled.items())
+        assert wire_row(row, chosen) == wire_item(device_out(row), chosen)

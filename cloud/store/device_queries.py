@@ -26,7 +26,7 @@ from cloud.store.device_view import (
     device_out,
     naive_utc,
     select_fields,
-    wire_item,
+    wire_row,
 )
 from cloud.store.keyset import (
     SORT_COLUMNS,
@@ -90,7 +90,7 @@ async def list_devices(
     if query.skiptoken is not None:
         after = decode_token(query.skiptoken, plan.scope, plan.key)
     rows, last = await _page(conn, plan, after, query.top)
-    items = [wire_item(device_out(row), fields) for row in rows]
+    items = [wire_row(row, fields) for row in rows]
     count = await _count(conn, plan) if query.count else None
     token = encode_token(plan.scope, last) if last is not None else None
     return DeviceListResult(items=items, next_skiptoken=token, count=count)

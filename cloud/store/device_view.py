@@ -122,6 +122,59 @@ def device_out(row: sa.RowMapping) -> DeviceOut:
     )
 
 
+def _wire_time(value: datetime | None) -> str | None:
+    """A stored time as the wire writes it: ISO 8601 UTC with Z (pydantic's JSON form)."""
+    if value is None:
+        return None
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return aware.isoformat().replace("+00:00", "Z")
+
+
+def wire_row(row: sa.RowMapping, fields: tuple[str, ...]) -> dict[str, object]:
+    """The JSON-ready dict of a stored row, as `wire_item(device_out(row), fields)` makes it.
+
+    Built straight from the row, without the model, for list pages: a hundred
+    of these per page, where the model costs more than the query. Tested equal
+    to the model's dump, key order included.
+    """
+    managed_by = ManagedBy(row["managed_by"])
+    data: dict[str, object] = {
+        "id": row["device_id"],
+        "deviceName": row["name"],
+        "managedBy": managed_by.value,
+        "managementAgent": managed_by.management_agent,
+        "hierarchyId": row["hierarchy_id"],
+        "siteCode": row["site_code"],
+        "smsid": row["smsid"],
+        "resourceId": row["resource_id"],
+        "azureADDeviceId": row["aad_device_id"],
+        "serialNumber": row["serial_number"],
+        "manufacturer": row["manufacturer"],
+        "model": row["model"],
+        "operatingSystem": row["os_family"],
+        "osVersion": row["os_version"],
+        "osBuild": row["os_build"],
+        "osCaption": row["os_caption"],
+        "domain": row["domain"],
+        "fqdn": row["fqdn"],
+        "userName": row["user_name"],
+        "clientInstalled": bool(row["client"]),
+        "clientVersion": row["client_version"],
+        "clientActive": row["client_active"],
+        "clientHealth": row["health_evaluation"],
+        "coManagementFlags": row["comanagement_flags"],
+        "enrolledInMdm": row["mdm_enrolled_at"] is not None or bool(row["site_mdm_enrolled"]),
+        "lastActiveDateTime": _wire_time(row["last_active_at"]),
+        "lastPolicyRequestDateTime": _wire_time(row["last_policy_request_at"]),
+        "lastHardwareInventoryDateTime": _wire_time(row["last_hw_at"]),
+        "createdDateTime": _wire_time(row["first_seen_at"]),
+        "lastSyncDateTime": _wire_time(row["updated_at"]),
+    }
+    if fields == DEVICE_FIELDS:
+        return data
+    return {field: data[field] for field in fields}
+
+
 def select_fields(select: list[str] | None) -> tuple[str, ...]:
     """The wire fields `$select` asks for, in its order, `id` first; all fields when absent."""
     if select is None:
