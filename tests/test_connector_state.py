@@ -291,6 +291,10 @@ def test_cursor_commits_with_the_state_it_covers(state: ConnectorState) -> None:
         state.sources.save("site", "inst-1", "c1", now=T0)
     with pytest.raises(CursorAhead), state.transaction() as tx:
         tx.sources.save("site", "inst-1", "c1", now=T0)
+    # The directory's records do not go through the outbox: its cursor is not held back.
+    with state.transaction() as tx:
+        tx.sources.save("directory", "dc-1|inv-1", "cookie", now=T0)
+    assert state.sources.get("directory") is not None
     with pytest.raises(Crash):
         crash_after(
             state,

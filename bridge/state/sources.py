@@ -18,6 +18,11 @@ from bridge.state.errors import CursorAhead, StateError
 from bridge.state.schema import outbox, sources
 from bridge.state.scope import Scope, from_db, insert_for, to_db
 
+# Sources whose records reach the tenant through the outbox: their cursor may
+# never pass a record the tenant has not acknowledged. The directory's cursor
+# covers what the connector's own state holds of it.
+OUTBOX_SOURCES = frozenset({"site"})
+
 
 @dataclass(frozen=True)
 class SourceCursor:
@@ -57,7 +62,8 @@ class SourceCursors:
         """Record that the state now covers `instance_id` up to `cursor`.
 
         Only inside `ConnectorState.transaction()`, beside the writes the
-        cursor covers; and only while no batch awaits its acknowledgement.
+        cursor covers; and, for a source whose records travel through the
+        outbox (`OUTBOX_SOURCES`), only while no batch awaits its acknowledgement.
         """
         if not self._scope.in_transaction:
             raise StateError(
@@ -66,9 +72,11 @@ class SourceCursors:
                 hint="call it on the object ConnectorState.transaction() yields",
             )
         with self._scope.write("saving a source cursor") as conn:
-            waiting = conn.execute(
-                sa.select(sa.func.count()).where(outbox.c.status == "pending")
-            ).scalar_one()
+            waiting = 0
+            if source in OUTBOX_SOURCES:
+                waiting = conn.execute(
+                    sa.select(sa.func.count()).where(outbox.c.status == "pending")
+                ).scalar_one()
             if waiting:
                 raise CursorAhead(
                     f"{waiting} batch(es) await acknowledgement: the {source} cursor may not "
