@@ -25,6 +25,8 @@ from bridge.directory.directory_pass import dc_instance_id
 from bridge.runtime.status import status_report
 from bridge.state import ConnectorState
 from bridge.state.directory import DirectoryComputer
+from bridge.state.errors import StateError
+from bridge.state.sources import SourceCursors
 from onprem.directory import DirectoryCursor, DirectoryReader
 from onprem.site_schema import v_R_System
 from tests.samba_dc import DOMAIN_DN, SambaDC
@@ -147,12 +149,15 @@ def test_a_full_pass_stores_rows_matches_and_cursor_together(world: World) -> No
     assert str(cursor.invocation_id) in stored.instance_id
 
 
-def test_rows_and_cursor_are_one_transaction(world: World) -> None:
-    # A batch awaiting acknowledgement makes the cursor save refuse: the rows go too.
-    world.state.outbox.put_encoded(uuid.uuid4(), 1, b"x", upserts=0, tombstones=0, now=clock())
+def test_rows_and_cursor_are_one_transaction(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The cursor save fails last in the transaction: the rows written before it go too.
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise StateError("the state store refused the cursor")
+
+    monkeypatch.setattr(SourceCursors, "save", refuse)
     report = world.directory_pass().run()
     assert report.outcome == "failed"
-    assert "acknowledg" in (report.error or "")
+    assert "refused the cursor" in (report.error or "")
     assert world.state.directory.all() == []
     assert world.state.sources.get("directory") is None
     last = world.state.directory.last_pass()
