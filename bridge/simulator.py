@@ -22,7 +22,7 @@ from cloud.client import CloudClient
 from cloud.client_errors import CloudError
 from onprem.site_authority import SiteAuthority
 from workloads.catalog import Holder, Workload
-from workloads.invariant import DeliveryEvent, Event
+from workloads.invariant import Event
 
 CHECKIN_PAGE = 1000
 
@@ -105,8 +105,3 @@ async def authority_log(site: SiteAuthority, admin: CloudClient, hierarchy_id: s
             since = page.since
     events.sort(key=lambda item: (item[0], item[1], item[2]))
     return [e for *_, e in events]
-
-
-def deliveries_only(events: list[Event]) -> list[DeliveryEvent]:
-    """The deliveries of a merged log."""
-    return [e for e in events if isinstance(e, DeliveryEvent)]
