@@ -43,6 +43,8 @@ class DirectoryComputer:
     match: str
     discrepancy: bool
     updated_at: datetime
+    # A digest of the record as the tenant last acknowledged it (None: never sent).
+    uploaded_digest: str | None = None
 
 
 @dataclass(frozen=True)

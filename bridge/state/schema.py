@@ -196,6 +196,8 @@ directory_computers = sa.Table(
     # Deleted from AD while its matched site record is live and active.
     sa.Column("discrepancy", sa.Boolean, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # A digest of the record as last acknowledged by the tenant; None before.
+    sa.Column("uploaded_digest", sa.String(64)),
     sa.CheckConstraint("match IN ('dn', 'name_domain', 'none', 'disputed')", name="match"),
     sa.Index(None, "matched_smsid"),
 )

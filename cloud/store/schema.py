@@ -483,3 +483,33 @@ device_credentials = sa.Table(
     sa.UniqueConstraint("credential_id", name="uq_device_credentials_credential_id"),
     sa.Index("ix_device_credentials_aad", "tenant_id", "aad_device_id"),
 )
+
+# Active Directory computers (DESIGN.md section 5) as the hierarchy's connector
+# merged them with its site: keyed by objectGUID, since an AD-only computer
+# ("no agent") has no SMSID. `match` is dn, name_domain, none or disputed;
+# `smsid` names the linked site record. Rows are never deleted by a report: a
+# computer gone from AD keeps its row with `deleted_at` set.
+directory_computers = sa.Table(
+    "directory_computers",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("object_guid", sa.String(36), nullable=False),
+    sa.Column("dn", sa.String(1024), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("sam_account_name", sa.String(255)),
+    sa.Column("dns_host_name", sa.String(255)),
+    sa.Column("os", sa.String(255)),
+    sa.Column("os_version", sa.String(255)),
+    sa.Column("last_logon", sa.DateTime),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("deleted_at", sa.DateTime),
+    sa.Column("match", sa.String(16), nullable=False),
+    sa.Column("smsid", SMSID),
+    sa.Column("discrepancy", sa.Boolean, nullable=False),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id", "object_guid"),
+    sa.Index("ix_directory_computers_match", "tenant_id", "hierarchy_id", "match"),
+    sa.Index("ix_directory_computers_smsid", "tenant_id", "hierarchy_id", "smsid"),
+    sa.Index("ix_directory_computers_name", "tenant_id", "name"),
+)
