@@ -215,3 +215,24 @@ directory_passes = sa.Table(
     sa.CheckConstraint("kind IN ('full', 'delta')", name="kind"),
     sa.CheckConstraint("outcome IN ('ok', 'failed')", name="outcome"),
 )
+
+# Device actions claimed from the tenant and how far each run got (issue: actions
+# relay); a run is recorded before its command is sent, so a restart never runs
+# a non-idempotent action twice.
+action_runs = sa.Table(
+    "connector_action_runs",
+    state_metadata,
+    sa.Column("action_id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("claimed_at", sa.DateTime, nullable=False),
+)
+
+# The hash-chained audit log: each entry holds the previous entry's hash and is
+# signed with the connector's key.
+audit_log = sa.Table(
+    "connector_audit_log",
+    state_metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("entry_hash", sa.String(64), nullable=False),
+)
