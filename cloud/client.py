@@ -53,6 +53,12 @@ from cloud.contract.authority import (
     AuthorityState,
 )
 from cloud.contract.authority_checkin import CheckInOut
+from cloud.contract.directory import (
+    MAX_DIRECTORY_BATCH,
+    DirectoryComputer,
+    DirectoryComputerAck,
+    DirectoryComputerBatch,
+)
 from cloud.contract.inventory import (
     MAX_BATCH_ITEMS,
     HeldDevice,
@@ -260,6 +266,30 @@ class CloudClient(AdminCalls):
             )
             received, applied = received + ack.received, applied + ack.applied
         return AuthorityReportAck(received=received, applied=applied, ignored=received - applied)
+
+    async def send_directory_computers(
+        self, computers: Sequence[DirectoryComputer]
+    ) -> DirectoryComputerAck:
+        """Send changed AD computers (more than `MAX_DIRECTORY_BATCH` as consecutive batches).
+
+        Retried like any idempotent call: the tenant stores each computer's
+        latest record, so a batch sent twice changes nothing the second time.
+        """
+        received = changed = 0
+        records = list(computers)
+        for start in range(0, len(records), MAX_DIRECTORY_BATCH):
+            ack = await self._call(
+                "directory_computers",
+                "POST",
+                "connector",
+                "/connector/v1/directory/computers",
+                DirectoryComputerAck,
+                send=DirectoryComputerBatch(
+                    computers=records[start : start + MAX_DIRECTORY_BATCH]
+                ),
+            )
+            received, changed = received + ack.received, changed + ack.changed
+        return DirectoryComputerAck(received=received, changed=changed)
 
     # Device calls (API listener, the device secret as the token).
 

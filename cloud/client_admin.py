@@ -28,6 +28,7 @@ from cloud.contract.attach import (
 from cloud.contract.authority_checkin import CheckInCredentialOut
 from cloud.contract.authority_views import AuthorityLogPage, DeviceAuthorityOut, WorkloadCountsOut
 from cloud.contract.devices import DeviceDetail, DevicePage, DeviceQuery
+from cloud.contract.directory import DirectoryComputersOut
 from cloud.contract.quarantine import QuarantineOut
 
 M = TypeVar("M", bound=BaseModel)
@@ -132,6 +133,24 @@ class AdminCalls(ClientCore):
             params["reason"] = reason
         path = f"/api/v1/hierarchies/{quote(hierarchy_id, safe='')}/quarantine"
         return await self._call("quarantine", "GET", "api", path, QuarantineOut, params=params)
+
+    async def directory_computers(
+        self,
+        hierarchy_id: str,
+        *,
+        state: str = "all",
+        search: str | None = None,
+        top: int = 100,
+        skip: int = 0,
+    ) -> DirectoryComputersOut:
+        """The hierarchy's AD computers by name (`state`: all, noAgent, matched, ...)."""
+        params: dict[str, str] = {"state": state, "$top": str(top), "$skip": str(skip)}
+        if search is not None:
+            params["search"] = search
+        path = f"/api/v1/hierarchies/{quote(hierarchy_id, safe='')}/directoryComputers"
+        return await self._call(
+            "directory_computers", "GET", "api", path, DirectoryComputersOut, params=params
+        )
 
     async def release_held_deletes(
         self, hierarchy_id: str, cycle_id: str | None = None

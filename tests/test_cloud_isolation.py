@@ -40,6 +40,7 @@ from cloud.contract.attach import (
 from cloud.contract.authority import AuthorityCommandBatch, AuthorityReport
 from cloud.contract.authority_views import AuthorityLogQuery
 from cloud.contract.devices import DeviceQuery
+from cloud.contract.directory import DirectoryComputerBatch, DirectoryQuery
 from cloud.contract.errors import ERROR_CODES
 from cloud.contract.inventory import HeldDevicesQuery, IngestBatch
 from cloud.contract.quarantine import QuarantinedRecord, QuarantineQuery, quarantine_digest
@@ -72,8 +73,9 @@ CONNECTOR_BODIES = (
     IngestBatch,
     AuthorityCommandBatch,
     AuthorityReport,
+    DirectoryComputerBatch,
 )
-QUERIES = (DeviceQuery, HeldDevicesQuery, QuarantineQuery, AuthorityLogQuery)
+QUERIES = (DeviceQuery, HeldDevicesQuery, QuarantineQuery, AuthorityLogQuery, DirectoryQuery)
 TENANT_TABLES = [t for t in cloud_metadata.sorted_tables if "tenant_id" in t.c]
 # Bookkeeping that authenticating a call legitimately updates.
 VOLATILE = {("api_tokens", "last_used_at")}
@@ -376,6 +378,10 @@ async def build_tenant(
         200,
         body=batch_body(hierarchy_id, 1, records),
     )
+    # AD computers: one linked to this tenant's first device, one without an agent
+    # whose DN names the connector, so a leak into another tenant's answer shows.
+    computers = directory_computers(tenant.connector_id, numbers[0], label)
+    await expect(connector, "POST", f"{curl}/connector/v1/directory/computers", 200, body=computers)
     await expect(admin, "POST", f"{api}/api/v1/attachCodes", 201, body={})  # a spare, unused code
     mdm = {"azureAdDeviceId": aad_id(9000 + numbers[0]), "deviceName": f"{label.upper()}-MDM"}
     await expect(
@@ -394,6 +400,26 @@ async def build_tenant(
     tenant.code_ids = [c["codeId"] for c in codes]
     await authority_of(service, tenant, page["value"])
     return tenant
+
+
+def directory_computers(connector_id: str, number: int, label: str) -> dict[str, Any]:
+    """A wire batch of two AD computers: one linked to device `number`, one without an agent."""
+    linked = {
+        "objectGuid": str(uuid.UUID(int=number)),
+        "distinguishedName": f"CN={label.upper()}{number:05d},DC=corp,DC=example",
+        "name": f"{label.upper()}{number:05d}",
+        "enabled": True,
+        "match": "dn",
+        "smsid": smsid(number),
+    }
+    alone = {
+        "objectGuid": str(uuid.UUID(int=10**6 + number)),
+        "distinguishedName": f"CN=NOAGENT,OU={connector_id},DC=corp,DC=example",
+        "name": f"NOAGENT-{connector_id}",
+        "enabled": True,
+        "match": "none",
+    }
+    return {"computers": [linked, alone]}
 
 
 def authority_commands(smsids: list[str]) -> dict[str, Any]:
@@ -831,6 +857,8 @@ async def test_connector_certificate_is_bound_to_its_tenant_and_hierarchy(
             body = authority_commands(b.smsids)  # beta's devices, in alpha's own hierarchy
         elif endpoint.body is AuthorityReport:
             body = authority_report(b.smsids)
+        elif endpoint.body is DirectoryComputerBatch:
+            body = directory_computers(b.connector_id, b.numbers[0], b.label)
         targets_hierarchy = (
             endpoint.body is not None and "hierarchy_id" in endpoint.body.model_fields
         )

@@ -46,6 +46,7 @@ from cloud.contract.authority import (
     AuthorityReport,
     AuthorityState,
 )
+from cloud.contract.directory import DirectoryComputer, DirectoryComputerBatch
 from cloud.contract.errors import ERROR_CODES
 from cloud.contract.inventory import CollectionRecord, IngestBatch
 from cloud.contract.quarantine import QuarantinedRecord, quarantine_digest
@@ -385,6 +386,22 @@ def example_bodies() -> dict[type[BaseModel], dict[str, Any]]:
                 )
             ]
         ).wire(),
+        DirectoryComputerBatch: DirectoryComputerBatch(
+            computers=[
+                DirectoryComputer(
+                    object_guid=str(uuid.uuid4()),
+                    distinguished_name="CN=WKS00001,OU=Workstations,DC=corp,DC=example",
+                    name="WKS00001",
+                    sam_account_name="WKS00001$",
+                    last_logon=datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+                    enabled=True,
+                    deleted_at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+                    match="dn",
+                    smsid=record(1).smsid,
+                    discrepancy=True,
+                )
+            ]
+        ).wire(),
         AuthorityReport: AuthorityReport(
             records=[
                 AuthorityState(
@@ -577,6 +594,32 @@ async def test_answers_validate_against_the_documented_responses(service: Runnin
         "/api/v1/hierarchies/H-OAS/quarantine?reason=invalid_guid",
         "/api/v1/hierarchies/{hierarchyId}/quarantine",
     )
+    # AD computers: sent by the connector, listed, and named in the linked device's detail.
+    attached = next(d for d in page["value"] if d["smsid"] is not None)
+    linked = DirectoryComputer(
+        object_guid=str(uuid.uuid4()),
+        distinguished_name="CN=LINKED,DC=corp,DC=example",
+        name="LINKED",
+        enabled=True,
+        match="nameDomain",
+        smsid=attached["smsid"],
+    )
+    directory = "/connector/v1/directory/computers"
+    sent = {"computers": [linked.wire()]}
+    await check(connector, "POST", curl, directory, directory, sent)
+    listed_route = "/api/v1/hierarchies/{hierarchyId}/directoryComputers"
+    listed = await check(
+        admin,
+        "GET",
+        api,
+        "/api/v1/hierarchies/H-OAS/directoryComputers?state=matched",
+        listed_route,
+    )
+    assert [c["deviceId"] for c in listed["value"]] == [attached["id"]]
+    detail = await check(
+        admin, "GET", api, f"/api/v1/devices/{attached['id']}", "/api/v1/devices/{deviceId}"
+    )
+    assert detail["activeDirectory"]["name"] == "LINKED"
     await check(
         admin, "DELETE", api, f"/api/v1/tokens/{made['tokenId']}", "/api/v1/tokens/{tokenId}"
     )

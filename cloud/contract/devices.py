@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from cloud.contract.authority_views import ClientEnabledFeatures
+from cloud.contract.directory import DirectoryComputerOut
 from cloud.contract.naming import CamelModel, CamelResponse
 
 
@@ -137,9 +138,13 @@ class DeviceDetail(CamelResponse):
     `configurationManagerClientEnabledFeatures` says, per workload, whether
     the cloud holds it (as Graph's managedDevice does); None for a device not
     attached to a hierarchy, which has no co-management authority.
+    `activeDirectory` is the AD computer the connector linked to the device's
+    site record (None without directory discovery or without a match).
     """
 
     device: DeviceOut
     collections: list[CollectionRef]
     history: list[DeviceEvent]
     configuration_manager_client_enabled_features: ClientEnabledFeatures | None = None
+    # The AD computer object linked to the device's site record, when discovery found one.
+    active_directory: DirectoryComputerOut | None = None

@@ -23,6 +23,7 @@ from cloud.service import (
     routes_connector,
     routes_connector_devices,
     routes_devices,
+    routes_directory,
     routes_held_deletes,
     routes_quarantine,
     routes_system,
@@ -63,6 +64,7 @@ APIS: tuple[Api, ...] = (
     routes_quarantine.api,
     routes_authority.api,
     routes_checkin.api,
+    routes_directory.api,
 )
 
 

@@ -10,8 +10,6 @@ handler scopes by the caller's tenant.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from cloud.contract.admin import Role
 from cloud.contract.authority import (
     AuthorityCommandBatch,
@@ -28,6 +26,7 @@ from cloud.contract.authority_views import (
 )
 from cloud.service.api import Api, Call
 from cloud.service.errors import ApiError
+from cloud.service.routes_common import attached_connector
 from cloud.store import attach as attach_store
 from cloud.store import authority as store
 from cloud.store import authority_reads as reads
@@ -36,20 +35,6 @@ from cloud.store.authority_log import read_log
 api = Api()
 CONNECTOR = {"auth": "connector", "listener": "connector", "tags": ("authority",)}
 VIEW = {"auth": "admin", "listener": "admin", "role": Role.VIEWER, "tags": ("authority",)}
-
-
-async def _attached(call: Call, conn: AsyncConnection) -> tuple[str, str]:
-    """(tenant, hierarchy) of the calling connector, once registered and still attached."""
-    who = call.connector
-    assert who is not None
-    row = await attach_store.get_hierarchy(conn, who.tenant_id, who.hierarchy_id)
-    if row is None:
-        raise ApiError("not_found", "register the hierarchy first (PUT /connector/v1/hierarchy)")
-    if row["detached_at"] is not None:
-        raise ApiError(
-            "hierarchy_detached", "this hierarchy was detached; enroll again to re-attach"
-        )
-    return who.tenant_id, who.hierarchy_id
 
 
 @api.route(
@@ -69,7 +54,7 @@ async def authority_commands(call: Call) -> AuthorityReplies:
     body: AuthorityCommandBatch = call.body
     commands = [c.message() for c in body.commands]
     async with call.state.engine.begin() as conn:
-        tenant_id, hierarchy_id = await _attached(call, conn)
+        tenant_id, hierarchy_id = await attached_connector(call, conn)
         decisions = await store.apply_commands(
             conn, tenant_id, hierarchy_id, commands, call.state.clock
         )
@@ -87,7 +72,7 @@ async def authority_states(call: Call) -> AuthorityReportAck:
     """Report the arbiter's changed records; each is kept unless the stored one is newer."""
     body: AuthorityReport = call.body
     async with call.state.engine.begin() as conn:
-        tenant_id, hierarchy_id = await _attached(call, conn)
+        tenant_id, hierarchy_id = await attached_connector(call, conn)
         applied = await store.save_states(
             conn, tenant_id, hierarchy_id, body.records, call.state.clock()
         )

@@ -28,6 +28,7 @@ from cloud.store.device_view import (
     select_fields,
     wire_row,
 )
+from cloud.store.directory import computer_of_device
 from cloud.store.keyset import (
     SORT_COLUMNS,
     Collate,
@@ -186,12 +187,14 @@ async def device_detail(
         CollectionRef(collection_id=cid, name=name) for cid, name in await conn.execute(members)
     ]
     log = (await conn.execute(events)).all() if history else []
-    features = None
+    features = computer = None
     if hierarchy is not None and row["smsid"] is not None:
         features = await enabled_features(conn, tenant_id, hierarchy, row["smsid"])
+        computer = await computer_of_device(conn, tenant_id, hierarchy, row["smsid"])
     return DeviceDetail(
         device=device_out(row),
         configuration_manager_client_enabled_features=features,
+        active_directory=computer,
         collections=refs,
         history=[
             DeviceEvent(at=aware_utc(at), kind=kind, sequence=seq, batch_id=batch)
