@@ -26,6 +26,7 @@ from bridge.directory import (
     build_directory_pass,
     run_directory_pass,
 )
+from bridge.directory.upload import DirectoryUpload, DirectoryUploadReport
 from bridge.runtime.arbitration import arbitrate, build_arbitration
 from bridge.runtime.enrollment import (
     ConnectorIdentity,
@@ -80,6 +81,8 @@ class ConnectorRunner:
         self.last_arbitration: ArbitrationReport | None = None
         self._directory: DirectoryPass | None = None
         self.last_directory: DirectoryPassReport | None = None
+        self._directory_upload: DirectoryUpload | None = None
+        self.last_directory_upload: DirectoryUploadReport | None = None
         self._state: ConnectorState | None = None
         self._sync_now = asyncio.Event()
 
@@ -146,6 +149,7 @@ class ConnectorRunner:
                 self._directory = build_directory_pass(
                     settings.directory, site_engine, state, clock=utc_now
                 )
+                self._directory_upload = DirectoryUpload(state, client)
                 reporter = HeartbeatReporter(
                     client, state, settings, self.metrics, version=self.version, clock=utc_now
                 )
@@ -295,6 +299,9 @@ class ConnectorRunner:
                     self.last_arbitration = await arbitrate(self._arbitration)
                 if self._directory is not None and not self.stop_event.is_set():
                     self.last_directory = await run_directory_pass(self._directory)
+                    # Also after a failed pass: what an earlier send left is still due.
+                    if self._directory_upload is not None:
+                        self.last_directory_upload = await self._directory_upload.run()
                 # A first cycle is one synced and arbitrated (the demo reports both).
                 self.first_cycle.set()
                 await reporter.beat()

@@ -165,6 +165,19 @@ class DirectoryComputers:
         with self._scope.write("storing directory matches") as conn:
             conn.execute(stmt, rows)
 
+    def mark_uploaded(self, digests: Mapping[str, str]) -> None:
+        """Record, per GUID, the digest of the record the tenant acknowledged."""
+        rows = [{"g": guid, "u": digest} for guid, digest in digests.items()]
+        if not rows:
+            return
+        stmt = (
+            computers.update()
+            .where(computers.c.object_guid == sa.bindparam("g"))
+            .values(uploaded_digest=sa.bindparam("u"))
+        )
+        with self._scope.write("recording uploaded directory computers") as conn:
+            conn.execute(stmt, rows)
+
     def counts(self) -> dict[str, int]:
         """Live computers, matched, no agent, disabled, disputed; and discrepancies."""
         live = computers.c.deleted_at.is_(None)
