@@ -134,3 +134,117 @@ class SiteStoreNotMigrated(SiteError):
     """The embedded site store lacks tables of this version: its schema must be upgraded."""
 
     code = "site_store_not_migrated"
+
+
+class WinRMError(CobridgeError):
+    """Any failure running a command on a device over WinRM.
+
+    `transient`: another attempt may succeed (unreachable, timed out, a busy
+    or failing server). `sent`: the command may have reached the device, so
+    a command that must not run twice must not be tried again.
+    """
+
+    code = "winrm_error"
+    transient = False
+
+    def __init__(self, message: str, *, hint: str | None = None, sent: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.sent = sent
+
+
+class WinRMUnreachable(WinRMError):
+    """The device's WinRM listener could not be reached, or the connection broke."""
+
+    code = "winrm_unreachable"
+    transient = True
+
+
+class WinRMTimeout(WinRMError):
+    """The device did not answer, or the command did not finish, in time."""
+
+    code = "winrm_timeout"
+    transient = True
+
+
+class WinRMServerBusy(WinRMError):
+    """The device's WinRM service failed or refused for now (a 5xx, a quota, a WS-Man timeout)."""
+
+    code = "winrm_server_busy"
+    transient = True
+
+
+class WinRMAuthRejected(WinRMError):
+    """The device refused the configured account (401 or 403)."""
+
+    code = "winrm_auth_rejected"
+
+
+class WinRMTlsUntrusted(WinRMError):
+    """The device's certificate is not trusted, or names another host."""
+
+    code = "winrm_tls_untrusted"
+
+
+class WinRMFault(WinRMError):
+    """The device answered with a WS-Management fault that another attempt will not change."""
+
+    code = "winrm_fault"
+
+
+class WinRMBadResponse(WinRMError):
+    """The device's answer is not the WS-Management answer expected (garbled, or unrelated)."""
+
+    code = "winrm_bad_response"
+
+
+class WinRMConfigurationError(WinRMError):
+    """The WinRM client cannot be set up as configured (an auth method not installed)."""
+
+    code = "winrm_configuration_error"
+
+
+class WinRMCommandFailed(WinRMError):
+    """The command ran and exited with a non-zero code; its output is kept."""
+
+    code = "command_failed"
+
+    def __init__(
+        self, message: str, *, exit_code: int, output: str, truncated: bool, sent: bool = True
+    ) -> None:
+        super().__init__(message, sent=sent)
+        self.exit_code = exit_code
+        self.output = output
+        self.truncated = truncated
+
+
+class ClientActionRefused(WinRMError):
+    """The agent's TriggerSchedule returned a non-zero ReturnValue (the schedule did not start)."""
+
+    code = "client_action_refused"
+
+    def __init__(self, message: str, *, return_value: int, output: str) -> None:
+        super().__init__(
+            message,
+            hint="check that the site agent is healthy on the device (CcmExec running)",
+            sent=True,
+        )
+        self.return_value = return_value
+        self.output = output
+
+
+class ScriptHashMismatch(WinRMError):
+    """A script's text does not hash to its approved SHA-256: it is never sent."""
+
+    code = "script_hash_mismatch"
+
+
+class ScriptTooLarge(WinRMError):
+    """A script is too long for one PowerShell command line: it is never sent."""
+
+    code = "script_too_large"
+
+
+class InvalidDeviceTarget(WinRMError):
+    """A device's host name, or an action's schedule or delay, cannot be used: nothing is sent."""
+
+    code = "invalid_device_target"
