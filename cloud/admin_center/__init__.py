@@ -13,6 +13,7 @@ from cloud.admin_center import (
     routes_audit,
     routes_connectors,
     routes_devices,
+    routes_directory,
     routes_held_deletes,
     routes_places,
     routes_quarantine,
@@ -31,6 +32,7 @@ PAGES: tuple[Pages, ...] = (
     routes_audit.pages,
     routes_workloads.pages,
     routes_places.pages,
+    routes_directory.pages,
 )
 
 

@@ -23,6 +23,7 @@ from cloud.contract.devices import DeviceQuery, ManagedBy
 from cloud.service.routes_devices import csv_export
 from cloud.store.authority_reads import HOLDS_FOR_SITE, LACKS_GRANT, device_authority
 from cloud.store.device_queries import QueryError, count_devices, device_detail, list_devices
+from cloud.store.directory import no_agent_count
 from workloads import flags
 from workloads.catalog import ALL_WORKLOADS, Holder
 
@@ -120,6 +121,7 @@ async def devices(visit: Visit) -> web.StreamResponse:
         "prev_url": None,
         "first_url": None,
         "first_index": 0,
+        "no_agent": 0,
     }
     try:
         query = _query(filters, sort, descending, top=PAGE_SIZE, skiptoken=token)
@@ -129,13 +131,21 @@ async def devices(visit: Visit) -> web.StreamResponse:
             async def count() -> int:
                 return await count_devices(conn, visit.tenant_id, query)
 
+            async def no_agent() -> int:
+                return await no_agent_count(conn, visit.tenant_id)
+
             # One count per tenant and filter every half minute (see count_cache).
             key = (visit.tenant_id, tuple(sorted(filters.items())))
             counted = await visit.request.app[COUNTS_KEY].get(key, count)
+            # Domain computers the site does not manage, counted as rarely.
+            unmanaged = await visit.request.app[COUNTS_KEY].get(
+                (visit.tenant_id, "no_agent"), no_agent
+            )
     except (ValidationError, QueryError) as exc:
         context["error"] = _problem(exc)
         return visit.render("devices.html", status=400, **context)
     context.update(items=result.items, count=counted.value, count_age=round(counted.age))
+    context["no_agent"] = unmanaged.value
     context["first_index"] = (number - 1) * PAGE_SIZE + 1 if result.items else 0
     if result.next_skiptoken:
         ahead = ([*trail, token] if token else [])[-MAX_TRAIL:]
