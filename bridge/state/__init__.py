@@ -4,6 +4,7 @@ SQLite in the data directory by default, PostgreSQL by URL; schema through
 Alembic (`bridge/state/migrations`). Start at `ConnectorState`.
 """
 
+from bridge.state.audit import AuditRow, AuditSignerRecord
 from bridge.state.deletes import HeldDelete
 from bridge.state.devices import DeviceState
 from bridge.state.engine import create_state_engine, migrate_state, state_schema_revision, state_url
@@ -22,6 +23,8 @@ from bridge.state.sources import SourceCursor
 from bridge.state.store import ConnectorState, StateTransaction
 
 __all__ = [
+    "AuditRow",
+    "AuditSignerRecord",
     "ConnectorState",
     "CursorAhead",
     "DeviceState",

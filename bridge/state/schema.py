@@ -227,12 +227,36 @@ action_runs = sa.Table(
     sa.Column("claimed_at", sa.DateTime, nullable=False),
 )
 
-# The hash-chained audit log: each entry holds the previous entry's hash and is
-# signed with the connector's key.
+# The hash-chained audit log (bridge/audit): each entry holds the previous entry's
+# hash and is signed with the connector's key. Rows are only ever inserted; the
+# unique prev_hash makes a fork of the chain impossible even without the append lock.
 audit_log = sa.Table(
     "connector_audit_log",
     state_metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("at", sa.DateTime, nullable=False),
-    sa.Column("entry_hash", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(512), nullable=False),
+    # The canonical JSON text of the details, exactly as hashed.
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("plan_hash", sa.String(128)),
+    sa.Column("prev_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("entry_hash", sa.String(64), nullable=False, unique=True),
+    # Base64 of the DER ECDSA signature over the entry hash, and the signer's fingerprint.
+    sa.Column("signature", sa.String(255), nullable=False),
+    sa.Column("signer", sa.String(64), nullable=False),
+)
+
+# The public key of every key that ever signed an audit entry (keys rotate with
+# each certificate renewal), with its certificate chain when it was enrolled.
+audit_signers = sa.Table(
+    "connector_audit_signers",
+    state_metadata,
+    sa.Column("signer", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("public_key_pem", sa.Text, nullable=False),
+    sa.Column("certificate_pem", sa.Text),
+    sa.Column("first_used_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint("kind IN ('connector', 'local')", name="kind"),
 )
