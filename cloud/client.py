@@ -21,7 +21,7 @@ from __future__ import annotations
 import gzip
 from collections.abc import AsyncIterator, Sequence
 
-from cloud.client_admin import AdminCalls
+from cloud.client_actions import ActionCalls
 from cloud.client_core import Target
 from cloud.client_errors import (
     CloudApiError,
@@ -84,10 +84,10 @@ __all__ = [
 ]
 
 
-class CloudClient(AdminCalls):
+class CloudClient(ActionCalls):
     """The cloud tenant service, as typed async calls (see `ClientCore` for the settings).
 
-    Connector calls are here, admin calls in `AdminCalls`.
+    Connector calls are here, admin calls in `AdminCalls`, device actions in `ActionCalls`.
 
     Retries: idempotent calls retry connection errors, timeouts, 429 and
     502/503/504; enrollment retries only failures to connect (its attach code

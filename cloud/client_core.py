@@ -183,10 +183,12 @@ class ClientCore:
         params: Params | None = None,
         policy: RetryPolicy = IDEMPOTENT,
         stream: bool = False,
+        timeout_s: float | None = None,
     ) -> Reply:
         """Send one call, with retries per `policy`; a 2xx `Reply` or a `CloudError`.
 
         With `stream`, the reply holds the open response: read it with `_text_chunks`.
+        `timeout_s` bounds each attempt instead of the client's `timeout` (a long poll).
         """
         url = self._url(operation, target, path)
         session = self._session_for_call()
@@ -196,6 +198,8 @@ class ClientCore:
         if target == "api" and self._token:
             sent_headers["Authorization"] = f"Bearer {self._token}"
         timeout = None
+        if timeout_s is not None:
+            timeout = aiohttp.ClientTimeout(total=timeout_s, connect=self._connect_timeout)
         if stream:
             # A long export is bounded by silence, not by its total length.
             timeout = aiohttp.ClientTimeout(

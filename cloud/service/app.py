@@ -17,6 +17,9 @@ from aiohttp import web
 
 from cloud import admin_center, tls
 from cloud.service import (
+    routes_action_relay,
+    routes_action_scripts,
+    routes_actions,
     routes_attach,
     routes_authority,
     routes_checkin,
@@ -64,6 +67,9 @@ APIS: tuple[Api, ...] = (
     routes_quarantine.api,
     routes_authority.api,
     routes_checkin.api,
+    routes_actions.api,
+    routes_action_scripts.api,
+    routes_action_relay.api,
     routes_directory.api,
 )
 

@@ -1,0 +1,100 @@
+"""Helpers of the device-action tests: a tenant with role clients, connectors and devices."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from cloud.client import CloudClient
+from cloud.contract.action_relay import ActionResult
+from cloud.contract.actions import ActionRequest, TriggerAction
+from cloud.contract.admin import Role
+from tests.cloud_fixtures import batch, record
+from tests.cloud_service import RunningService
+from tests.held_deletes import Connector, admin_client, connector_for
+
+
+@dataclass
+class ActionWorld:
+    """A tenant with a client per role, a connector per hierarchy, and device ids by name."""
+
+    tenant_id: str
+    name: str
+    clients: dict[Role, CloudClient]
+    connectors: dict[str, Connector]
+    devices: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def admin(self) -> CloudClient:
+        """The admin's client."""
+        return self.clients[Role.ADMIN]
+
+    @property
+    def operator(self) -> CloudClient:
+        """The operator's client."""
+        return self.clients[Role.OPERATOR]
+
+    @property
+    def viewer(self) -> CloudClient:
+        """The viewer's client."""
+        return self.clients[Role.VIEWER]
+
+    def connector(self, hierarchy_id: str = "H-PS1") -> CloudClient:
+        """The enrolled connector client of `hierarchy_id`."""
+        return self.connectors[hierarchy_id].client
+
+
+def numbered(hierarchy_id: str, numbers: list[int]) -> list:
+    """Device records with an FQDN each (WKS00001.corp.example, ...)."""
+    return [
+        record(n, fqdn=f"WKS{n:05d}.corp.example", netbios_name=f"WKS{n:05d}", domain="CORP")
+        for n in numbers
+    ]
+
+
+@contextlib.asynccontextmanager
+async def action_world(
+    service: RunningService, hierarchies: dict[str, list[int]] | None = None
+) -> AsyncIterator[ActionWorld]:
+    """A fresh tenant: devices 1-3 in H-PS1 (unless `hierarchies` says otherwise) and one MDM-only."""
+    hierarchies = hierarchies or {"H-PS1": [1, 2, 3]}
+    name = f"act-{uuid.uuid4().hex[:8]}"
+    tenant_id, token = await service.tenant_with_admin(name)
+    tokens = {Role.ADMIN: token}
+    for role in (Role.OPERATOR, Role.VIEWER):
+        tokens[role] = await service.token_for(tenant_id, f"{name}-{role.value}", role)
+    clients = {role: admin_client(service, t) for role, t in tokens.items()}
+    connectors = {}
+    for hierarchy_id, numbers in hierarchies.items():
+        connectors[hierarchy_id] = await connector_for(service, clients[Role.ADMIN], hierarchy_id)
+        await connectors[hierarchy_id].client.ingest(
+            batch(hierarchy_id, 1, numbered(hierarchy_id, numbers))
+        )
+    world = ActionWorld(tenant_id, name, clients, connectors)
+    # An MDM-only device: no hierarchy, so nothing to act through.
+    async with service.session(token=tokens[Role.OPERATOR]).post(
+        f"{service.api_url}/api/v1/managedDevices",
+        json={"azureAdDeviceId": str(uuid.uuid4()), "deviceName": "MDM-ONLY"},
+    ) as r:
+        assert r.status == 201, await r.text()
+    page = await world.admin.list_devices()
+    world.devices = {d["deviceName"]: d["id"] for d in page.value}
+    try:
+        yield world
+    finally:
+        for client in clients.values():
+            await client.close()
+        for connector in connectors.values():
+            await connector.client.close()
+
+
+def trigger(device_id: str, kind: str = "machinePolicyRetrieval", **extra: object) -> ActionRequest:
+    """A client-action request for one device."""
+    return ActionRequest(device_id=device_id, action=TriggerAction(kind=kind), **extra)  # type: ignore[arg-type]
+
+
+def succeeded(action_id: str, output: str = "ok") -> ActionResult:
+    """A successful TriggerSchedule result."""
+    return ActionResult(action_id=action_id, state="succeeded", return_value=0, output=output)
