@@ -219,12 +219,28 @@ directory_passes = sa.Table(
 # Device actions claimed from the tenant and how far each run got (issue: actions
 # relay); a run is recorded before its command is sent, so a restart never runs
 # a non-idempotent action twice.
+# `state`: claimed (nothing sent yet), started (the command may have been
+# sent), finished (`result` holds the outcome; `reported_at` once the tenant
+# acknowledged it, or at once when there is nothing to report).
 action_runs = sa.Table(
     "connector_action_runs",
     state_metadata,
     sa.Column("action_id", sa.String(64), primary_key=True),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("claimed_at", sa.DateTime, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("smsid", SMSID, nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    # The claimed action itself, so that a restart can resume what never started.
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("result", sa.JSON(none_as_null=True)),
+    sa.Column("reported_at", sa.DateTime),
+    sa.CheckConstraint("state IN ('claimed', 'started', 'finished')", name="state"),
+    sa.Index(None, "state", "reported_at"),
 )
 
 # The hash-chained audit log (bridge/audit): each entry holds the previous entry's
@@ -259,4 +275,24 @@ audit_signers = sa.Table(
     sa.Column("certificate_pem", sa.Text),
     sa.Column("first_used_at", sa.DateTime, nullable=False),
     sa.CheckConstraint("kind IN ('connector', 'local')", name="kind"),
+)
+
+# Rollouts (DESIGN.md section 8): the desired-state document, the hash of the
+# plan that was reviewed, the site's settings before it, and the rollout's
+# state. `active_slot` is 1 for the one rollout not yet ended and NULL for the
+# rest: the unique constraint makes a second active rollout impossible.
+rollouts = sa.Table(
+    "connector_rollouts",
+    state_metadata,
+    sa.Column("rollout_id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("document", sa.JSON, nullable=False),
+    sa.Column("plan_hash", sa.String(64), nullable=False),
+    sa.Column("prior_settings", sa.JSON, nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("phase", sa.String(16), nullable=False),
+    sa.Column("active_slot", sa.Integer, unique=True),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
 )

@@ -33,6 +33,7 @@ from bridge.state.engine import create_state_engine, migrate_state, state_errors
 from bridge.state.lease import Lease
 from bridge.state.outbox import Outbox, Sequencer
 from bridge.state.quarantine import Quarantine
+from bridge.state.rollouts import Rollouts
 from bridge.state.runs import SyncRuns
 from bridge.state.scope import Scope
 from bridge.state.sources import SourceCursors
@@ -59,6 +60,7 @@ class _Repositories:
         self.authority_events = AuthorityEvents(scope)
         self.directory = DirectoryComputers(scope)
         self.audit = AuditLog(scope)
+        self.rollouts = Rollouts(scope)
 
 
 class StateTransaction(_Repositories):
