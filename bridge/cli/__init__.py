@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from bridge.cli.audit_commands import audit
 from bridge.cli.cloud_commands import cloud
 from bridge.cli.connector_commands import connector, status
 from bridge.cli.demo_command import demo
@@ -62,6 +63,7 @@ cli.add_command(connector)
 cli.add_command(workloads)
 cli.add_command(status)
 cli.add_command(demo)
+cli.add_command(audit)
 
 
 def main() -> None:

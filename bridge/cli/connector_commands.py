@@ -14,6 +14,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from bridge.audit import append, load_signer
+from bridge.audit.events import deletes_released
 from bridge.cli.output import console
 from bridge.runtime.observability import configure_logging
 from bridge.runtime.runner import ConnectorRunner, utc_now
@@ -91,10 +93,14 @@ def held_deletes(config_path: Path) -> None:
 @click.option("--cycle", "cycle_id", default=None, help="Release only this cycle's holds.")
 @click.option("--by", "released_by", required=True, help="Who releases them (recorded).")
 def release_deletes(config_path: Path, cycle_id: str | None, released_by: str) -> None:
-    """Release held deletes; the next cycle sends those still gone from the site."""
+    """Release held deletes (audited); the next cycle sends those still gone from the site."""
     settings = ConnectorSettings.load(config_path)
-    with _open_state(settings) as state:
-        released = state.deletes.release(f"local:{released_by}", now=utc_now(), cycle_id=cycle_id)
+    signer = load_signer(settings.data_dir)
+    by, now = f"local:{released_by}", utc_now()
+    with _open_state(settings) as state, state.transaction() as tx:
+        released = tx.deletes.release(by, now=now, cycle_id=cycle_id)
+        if released:
+            append(tx, signer, deletes_released(by, released, cycle_id=cycle_id), now=now)
     if not released:
         raise click.ClickException(
             "nothing is held" + (f" for cycle {cycle_id}" if cycle_id else "")

@@ -4,7 +4,10 @@ A composition root: it opens the site's co-management side and the
 connector's state from the connector's settings. Settings are the site's
 (DESIGN.md section 7): `set` writes them there, and the running connector's
 next pass moves the devices. `force` ends a stalled handoff in the journal,
-audited; the running connector sends its commands on its next pass.
+audited; the running connector sends its commands on its next pass. Each
+change is also appended to the connector's audit log (`cobridge audit`): the
+signing key and the state are opened before the change, so a change that
+could not be audited is refused rather than made.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ import click
 from rich.table import Table
 
 from bridge.arbiter.journal_force import force_in_journal
+from bridge.audit import AuditEvent, AuditSigner, append, load_signer
+from bridge.audit import events as audit_events
 from bridge.cli.connector_commands import _open_state, config_option
 from bridge.cli.output import console
 from bridge.runtime.runner import utc_now
 from bridge.settings import ConnectorSettings
+from bridge.state import ConnectorState
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.authority.settings_text import settings_summary
 from onprem.site_database import create_site_engine
@@ -68,6 +74,18 @@ def _site(settings: ConnectorSettings) -> Iterator[EmbeddedSiteAuthority]:
 
 def _actor(by: str | None) -> str:
     return f"cli:{by or getpass.getuser()}"
+
+
+@contextlib.contextmanager
+def _audited(settings: ConnectorSettings) -> Iterator[tuple[ConnectorState, AuditSigner]]:
+    """The state and the audit signer, both opened before the change they will record."""
+    signer = load_signer(settings.data_dir)
+    with _open_state(settings) as state:
+        yield state, signer
+
+
+def _record(state: ConnectorState, signer: AuditSigner, event: AuditEvent) -> None:
+    append(state, signer, event, now=utc_now())
 
 
 @click.group()
@@ -120,20 +138,22 @@ def show(config_path: Path, as_json: bool) -> None:
 @click.argument("workload", type=WorkloadName())
 @click.argument("slider", type=click.Choice([s.value for s in Slider]))
 @click.option("--pilot-collection", help="The pilot collection (needed for pilot), e.g. PS100014.")
-@click.option("--by", help="Who makes the change (for the record); default: this user.")
+@click.option(
+    "--by", "--actor", "by", help="Who makes the change (for the record); default: this user."
+)
 def set_workload(
     config_path: Path, workload: Workload, slider: str, pilot_collection: str | None, by: str | None
 ) -> None:
     """Move one workload's slider at the site: configmgr, pilot or cloud."""
     settings = ConnectorSettings.load(config_path)
-    with _site(settings) as site:
+    with _audited(settings) as (state, signer), _site(settings) as site:
         current = site.read_settings()
         chosen = WorkloadSetting.model_validate(
             {"slider": slider, "pilot_collection": pilot_collection}
         )
-        site.write_settings(
-            current.with_workload(workload, chosen), changed_by=_actor(by), now=utc_now()
-        )
+        changed = current.with_workload(workload, chosen)
+        site.write_settings(changed, changed_by=_actor(by), now=utc_now())
+        _record(state, signer, audit_events.workload_set(_actor(by), workload, current, changed))
     where = f" (pilot collection {chosen.pilot_collection})" if chosen.pilot_collection else ""
     click.echo(
         f"{workload.display_name}: {slider}{where}. The connector moves devices on its next pass."
@@ -149,7 +169,9 @@ def set_workload(
     help="Automatic MDM enrollment scope.",
 )
 @click.option("--collection", help="The auto-enrollment pilot collection (with pilot).")
-@click.option("--by", help="Who makes the change (for the record); default: this user.")
+@click.option(
+    "--by", "--actor", "by", help="Who makes the change (for the record); default: this user."
+)
 def co_management(
     config_path: Path,
     enabled: bool,
@@ -159,14 +181,16 @@ def co_management(
 ) -> None:
     """Turn co-management on or off, and set the automatic enrollment scope."""
     settings = ConnectorSettings.load(config_path)
-    with _site(settings) as site:
-        current = site.read_settings().with_enabled(enabled)
+    with _audited(settings) as (state, signer), _site(settings) as site:
+        before = site.read_settings()
+        current = before.with_enabled(enabled)
         if auto_enrollment is not None:
             scope = AutoEnrollment.model_validate(
                 {"scope": auto_enrollment, "collection": collection}
             )
             current = current.with_auto_enrollment(scope)
         site.write_settings(current, changed_by=_actor(by), now=utc_now())
+        _record(state, signer, audit_events.co_management_set(_actor(by), before, current))
     click.echo(f"co-management {'on' if enabled else 'off'}.")
 
 
@@ -175,14 +199,15 @@ def co_management(
 @click.option("--device", "smsid", required=True, help="The device's SMSID (GUID:...).")
 @click.option("--workload", "workload", type=WorkloadName(), required=True)
 @click.option("--reason", required=True, help="Why (recorded in the audit events).")
-@click.option("--by", help="Who forces it (for the record); default: this user.")
+@click.option("--by", "--actor", "by", help="Who forces it (for the record); default: this user.")
 def force(config_path: Path, smsid: str, workload: Workload, reason: str, by: str | None) -> None:
     """End a handoff stalled in revoking: assume the unreachable side stopped (audited)."""
     settings = ConnectorSettings.load(config_path)
-    with _open_state(settings) as state:
+    with _audited(settings) as (state, signer):
         forced = force_in_journal(
             state, smsid, workload, reason=reason, by=_actor(by), now=utc_now()
         )
+        _record(state, signer, audit_events.handoff_forced(_actor(by), forced))
     click.echo(
         f"forced: {smsid} {workload.display_name} now granting the {forced.target} side at epoch "
         f"{forced.epoch}; the revoke of the {forced.side} side keeps being sent until it answers."

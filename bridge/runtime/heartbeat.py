@@ -5,7 +5,8 @@ status and the deletes it holds. The answer lists the release orders admins
 gave through the tenant API; each is applied to the held deletes here (who
 released them is recorded as `tenant:<admin>`) and named in the next
 heartbeat so the tenant marks it applied. Applying an order twice changes
-nothing, so a crash between applying and reporting is harmless.
+nothing, so a crash between applying and reporting is harmless. A release is
+appended to the audit log in the transaction that makes it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from bridge.audit import append, load_signer
+from bridge.audit.events import deletes_released
 from bridge.runtime.observability import ConnectorMetrics
 from bridge.runtime.quarantine_report import quarantine_report
 from bridge.runtime.status import status_report
@@ -118,16 +121,23 @@ class HeartbeatReporter:
         """
         by = f"tenant:{order.requested_by}"[:255]
         now = self._clock()
-        if order.cycle_id is not None:
-            released = self._state.deletes.release(by, now=now, cycle_id=order.cycle_id)
-        else:
-            asked = _aware(order.requested_at) - skew + CLOCK_TOLERANCE
-            cycles = {h.cycle_id for h in self._state.deletes.held() if h.held_at <= asked}
-            released = [
-                entry
-                for cycle in sorted(cycles)
-                for entry in self._state.deletes.release(by, now=now, cycle_id=cycle)
-            ]
+        signer = load_signer(self._settings.data_dir)
+        with self._state.transaction() as tx:
+            if order.cycle_id is not None:
+                released = tx.deletes.release(by, now=now, cycle_id=order.cycle_id)
+            else:
+                asked = _aware(order.requested_at) - skew + CLOCK_TOLERANCE
+                cycles = {h.cycle_id for h in tx.deletes.held() if h.held_at <= asked}
+                released = [
+                    entry
+                    for cycle in sorted(cycles)
+                    for entry in tx.deletes.release(by, now=now, cycle_id=cycle)
+                ]
+            if released:
+                event = deletes_released(
+                    by, released, cycle_id=order.cycle_id, order_id=str(order.release_id)
+                )
+                append(tx, signer, event, now=now)
         log.warning(
             "released %d held delete(s) by order of %s",
             len(released),
