@@ -30,6 +30,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from workloads.catalog import ALL_WORKLOADS, Workload
 from workloads.rollout.durations import format_duration, parse_duration
@@ -183,9 +184,16 @@ class Rollout(BaseModel):
             if points is None:
                 continue
             if last is not None and points <= last[1]:
-                raise ValueError(
-                    f"wave {number}'s percent ({wave.percent:g}) must be above wave "
-                    f"{last[0]}'s ({last[1] / 100:g}): percentages are cumulative"
+                raise PydanticCustomError(
+                    "percent_not_increasing",
+                    "wave {number}'s percent ({percent}) must be above wave {earlier}'s "
+                    "({earlier_percent}): percentages are cumulative",
+                    {
+                        "number": number,
+                        "percent": f"{wave.percent:g}",
+                        "earlier": last[0],
+                        "earlier_percent": f"{last[1] / 100:g}",
+                    },
                 )
             last = (number, points)
         return waves

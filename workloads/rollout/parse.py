@@ -95,6 +95,8 @@ _HINTS: dict[str, str] = {
     "on_trip": 'use "pause" or "rollback"',
 }
 
+_TYPE_HINTS = {"percent_not_increasing": _HINTS["percent"]}
+
 
 def parse_desired_state_toml(text: str, *, source: str = "desired state") -> DesiredState:
     """The document in TOML `text`; `source` (a file name) starts every error message."""
@@ -136,14 +138,28 @@ def _workload_spellings(data: Mapping[str, object]) -> dict[str, str]:
 
 
 def _error(exc: ValidationError, source: str, spelt: Mapping[str, str]) -> DesiredStateError:
-    problems = tuple((_path(_spelt(e["loc"], spelt)), _message(e)) for e in exc.errors())
-    first = exc.errors()[0]
+    errors = _without_echoes(exc.errors())
+    problems = tuple((_path(_spelt(e["loc"], spelt)), _message(e)) for e in errors)
+    first = errors[0]
     if len(problems) == 1:
         message = f"{source}: {problems[0][0]}: {problems[0][1]}"
     else:
         lines = "\n".join(f"  {path}: {text}" for path, text in problems)
         message = f"{source}: {len(problems)} problems:\n{lines}"
     return DesiredStateError(message, hint=_hint(first), problems=problems)
+
+
+def _without_echoes(errors: Sequence[Any]) -> list[Any]:
+    # A list whose items failed is also reported too short; the items' errors say it all.
+    kept = [
+        e
+        for e in errors
+        if not (
+            e["type"] == "too_short"
+            and any(o is not e and tuple(o["loc"][: len(e["loc"])]) == e["loc"] for o in errors)
+        )
+    ]
+    return kept or list(errors)
 
 
 def _spelt(loc: Sequence[int | str], spelt: Mapping[str, str]) -> list[int | str]:
@@ -180,6 +196,8 @@ def _message(error: Mapping[str, Any]) -> str:
 
 
 def _hint(error: Mapping[str, Any]) -> str:
+    if error["type"] in _TYPE_HINTS:
+        return _TYPE_HINTS[error["type"]]
     loc = [part for part in error["loc"] if isinstance(part, str)]
     if error["type"] == "extra_forbidden":
         known = ", ".join(_keys_at(loc[:-1]))

@@ -180,11 +180,20 @@ class Planner:
     def finish(self) -> Plan:
         """The plan of every device read."""
         self._finished = True
-        workloads = tuple(
+        plans = [
             self._workload_plan(w)
             for w in ALL_WORKLOADS
             if w in self.document.workloads or any(k[0] is w for k in self._stages)
-        )
+        ]
+        # Workloads that only follow Device configuration are listed right after it.
+        followers = [p for p in plans if p.workload in DEPENDANTS and not p.in_document]
+        ordered: list[WorkloadPlan] = []
+        for workload_plan in plans:
+            if workload_plan not in followers:
+                ordered.append(workload_plan)
+            if workload_plan.workload is Workload.DEVICE_CONFIGURATION:
+                ordered.extend(followers)
+        workloads = tuple(ordered if len(ordered) == len(plans) else plans)
         stages = tuple(
             StageSummary(
                 stage=stage,

@@ -118,11 +118,15 @@ def render_plan_text(plan: Plan, *, samples: bool = True) -> str:
     lines.append("Stages:")
     for stage in plan.stages:
         soak = f", then {describe_soak(stage.soak_seconds)}" if stage.stage <= waves else ""
-        lines.append(f"  {stage.label}: {_devices(stage.devices)} move{soak}")
+        verb = "moves" if stage.devices == 1 else "move"
+        lines.append(f"  {stage.label}: {_devices(stage.devices)} {verb}{soak}")
     if plan.outside_rollout:
+        one = plan.outside_rollout == 1
         lines.append(
-            f"Note: {plan.outside_rollout:,} holders are not yet where the site's current "
-            "settings want them; the arbiter moves them whatever this plan does."
+            f"Note: {plan.outside_rollout:,} workload holder{'' if one else 's'} "
+            f"{'is' if one else 'are'} not yet where the site's current settings want "
+            f"{'it' if one else 'them'}; the arbiter moves {'it' if one else 'them'} "
+            "whatever this plan does."
         )
     lines.append(summary_line(plan))
     lines.append(f"Plan hash: {plan.plan_hash}")
