@@ -24,6 +24,7 @@ class ActionWorld:
     name: str
     clients: dict[Role, CloudClient]
     connectors: dict[str, Connector]
+    tokens: dict[Role, str]
     devices: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -72,7 +73,7 @@ async def action_world(
         await connectors[hierarchy_id].client.ingest(
             batch(hierarchy_id, 1, numbered(hierarchy_id, numbers))
         )
-    world = ActionWorld(tenant_id, name, clients, connectors)
+    world = ActionWorld(tenant_id, name, clients, connectors, tokens)
     # An MDM-only device: no hierarchy, so nothing to act through.
     async with service.session(token=tokens[Role.OPERATOR]).post(
         f"{service.api_url}/api/v1/managedDevices",

@@ -22,6 +22,7 @@ from cloud.store.actions import DISPATCH_LEASE, expire_overdue
 from cloud.store.schema import action_scripts, device_actions, devices
 
 _C = device_actions.c
+_ROUNDS = 3
 _ENDED = (
     ActionState.SUCCEEDED.value,
     ActionState.FAILED.value,
@@ -76,29 +77,13 @@ async def claim(
     device's names (`d_*`) and, for a script, the approved text (`s_*`).
     """
     await expire_overdue(conn, tenant_id, now, hierarchy_id)
-    pick = (
-        sa.select(_C.action_id)
-        .where(*_claimable(tenant_id, hierarchy_id, now))
-        .order_by(_C.requested_at, _C.action_id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    wanted = [r for (r,) in await conn.execute(pick)]
-    if not wanted:
-        return []
-    taken = await conn.execute(
-        device_actions.update()
-        .where(*_claimable(tenant_id, hierarchy_id, now), _C.action_id.in_(wanted))
-        .values(
-            state=ActionState.DISPATCHED.value,
-            dispatched_at=now,
-            deliveries=_C.deliveries + 1,
-            connector_id=connector_id,
-        )
-        .returning(_C.action_id)
-    )
-    ids = [r for (r,) in taken]
+    ids: list[str] = []
+    # A concurrent claim may take some of the rows picked: pick again, a few times.
+    for _ in range(_ROUNDS):
+        taken = await _take(conn, tenant_id, hierarchy_id, connector_id, limit - len(ids), now)
+        ids += taken.ids
+        if len(ids) >= limit or not taken.picked or len(taken.ids) == taken.picked:
+            break
     if not ids:
         return []
     d, s = devices.c, action_scripts.c
@@ -121,6 +106,46 @@ async def claim(
         .order_by(_C.requested_at, _C.action_id)
     )
     return list((await conn.execute(stmt)).mappings().all())
+
+
+@dataclass(frozen=True)
+class _Taken:
+    picked: int
+    ids: list[str]
+
+
+async def _take(
+    conn: AsyncConnection,
+    tenant_id: str,
+    hierarchy_id: str,
+    connector_id: str,
+    limit: int,
+    now: datetime,
+) -> _Taken:
+    """Pick up to `limit` claimable actions, oldest first, and dispatch those still claimable."""
+    pick = (
+        sa.select(_C.action_id)
+        .where(*_claimable(tenant_id, hierarchy_id, now))
+        .order_by(_C.requested_at, _C.action_id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    wanted = [r for (r,) in await conn.execute(pick)]
+    if not wanted:
+        return _Taken(0, [])
+    taken = await conn.execute(
+        device_actions.update()
+        .where(*_claimable(tenant_id, hierarchy_id, now), _C.action_id.in_(wanted))
+        .values(
+            state=ActionState.DISPATCHED.value,
+            dispatched_at=now,
+            deliveries=_C.deliveries + 1,
+            connector_id=connector_id,
+        )
+        .returning(_C.action_id)
+    )
+    return _Taken(len(wanted), [r for (r,) in taken])
 
 
 async def has_claimable(
