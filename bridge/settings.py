@@ -42,6 +42,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from bridge.settings_actions import EXAMPLE as ACTIONS_EXAMPLE
+from bridge.settings_actions import ActionsSettings
 from bridge.settings_directory import EXAMPLE as DIRECTORY_EXAMPLE
 from bridge.settings_directory import DirectorySettings
 from bridge.settings_secrets import resolve_references
@@ -55,7 +57,9 @@ from workloads.errors import CobridgeError
 ENV_PREFIX = "COBRIDGE_CONNECTOR_"
 # Not a setting: where the CLI may look for the file. Allowed beside the settings.
 CONFIG_ENV = "COBRIDGE_CONNECTOR_CONFIG"
-SECRET_KEYS = frozenset({"site.db", "state.db", "cloud.attach_code", "directory.password"})
+SECRET_KEYS = frozenset(
+    {"site.db", "state.db", "cloud.attach_code", "directory.password", "actions.password"}
+)
 # What a missing required key should look like; also used by `example_toml`.
 EXAMPLES = {
     "site.db": "mssql://svc-cobridge:PASSWORD@sccm-sql.corp.example.com/CM_PS1",
@@ -279,6 +283,7 @@ class ConnectorSettings(BaseSettings):
     state: StateSettings = Field(default_factory=StateSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     directory: DirectorySettings = Field(default_factory=DirectorySettings)
+    actions: ActionsSettings = Field(default_factory=ActionsSettings)
     data_dir: Path = Path("data/connector")
 
     @classmethod
@@ -366,6 +371,7 @@ class ConnectorSettings(BaseSettings):
             "state": describe_url(self.state_url()),
             "data_dir": str(self.data_dir),
             "directory": self.directory.describe(),
+            "actions": self.actions.describe(),
             **self.sync.model_dump(),
         }
 
@@ -382,6 +388,7 @@ class ConnectorSettings(BaseSettings):
                 max_batch=MAX_BATCH_ITEMS,
             )
             + DIRECTORY_EXAMPLE
+            + ACTIONS_EXAMPLE
         )
 
 

@@ -1,7 +1,7 @@
 """`ConnectorState`: the connector's state store, as narrow repositories over one engine.
 
 Each repository (sources, devices, sequences, outbox, quarantine, deletes,
-runs, lease, authority, authority_events, directory, audit) has a handful of methods. On
+runs, lease, authority, authority_events, directory, audit, actions) has a handful of methods. On
 `ConnectorState` every call runs in a transaction of its own; on the object `transaction()` yields, the same
 repositories run in one shared transaction that commits or rolls back as a
 whole::
@@ -24,6 +24,7 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
+from bridge.state.actions import ActionRuns
 from bridge.state.audit import AuditLog
 from bridge.state.authority import AuthorityEvents, AuthorityJournal
 from bridge.state.deletes import HeldDeletes
@@ -60,6 +61,7 @@ class _Repositories:
         self.authority_events = AuthorityEvents(scope)
         self.directory = DirectoryComputers(scope)
         self.audit = AuditLog(scope)
+        self.actions = ActionRuns(scope)
         self.rollouts = Rollouts(scope)
 
 

@@ -84,7 +84,7 @@ class WinRMConfig(BaseModel):
     # Seconds a command may run before it is terminated and reported timed out.
     command_timeout: float = Field(default=300, gt=0, le=86_400)
     # Bytes of stdout and stderr kept per command; the rest is dropped and flagged.
-    max_output_bytes: int = Field(default=64 * 1024, ge=0, le=16 * 1024 * 1024)
+    max_output_bytes: int = Field(default=32_000, ge=0, le=16 * 1024 * 1024)
 
     @model_validator(mode="after")
     def _consistent(self) -> WinRMConfig:

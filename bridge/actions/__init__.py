@@ -1,0 +1,30 @@
+"""The action relay: device actions from the cloud tenant, run over WinRM (DESIGN.md section 10).
+
+`ActionRelay` claims actions from an `ActionSource` (the tenant), runs them
+through a `DeviceClient` (the WinRM adapter) within concurrency limits, and
+reports each `ActionResult`, journalled in the connector's state so that a
+restart neither loses a result nor runs a script or restart twice.
+"""
+
+from bridge.actions.engine import ActionRelay, RelayStats
+from bridge.actions.options import RelayOptions
+from bridge.actions.ports import (
+    ActionKind,
+    ActionResult,
+    ActionSource,
+    ClaimedAction,
+    DeviceClient,
+    ResultState,
+)
+
+__all__ = [
+    "ActionKind",
+    "ActionRelay",
+    "ActionResult",
+    "ActionSource",
+    "ClaimedAction",
+    "DeviceClient",
+    "RelayOptions",
+    "RelayStats",
+    "ResultState",
+]
