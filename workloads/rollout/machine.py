@@ -70,7 +70,7 @@ class _Machine:
         self.at = at
         self.audit: list[AuditEvent] = []
 
-    def record(self, state: RolloutState, action: str, **details: Any) -> None:
+    def record(self, state: RolloutState, action: str, /, **details: Any) -> None:
         base: dict[str, Any] = {"rollout": state.rollout, "at": self.at.isoformat()}
         if 1 <= state.stage <= state.final_stage:
             base |= {"stage": state.stage, "label": self.document.stage_label(state.stage)}

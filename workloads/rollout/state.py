@@ -9,7 +9,7 @@ Phases:
 | soaking | k, until `soak_until` | stages 1..k |
 | paused | k; `paused_from` applying or soaking (`soak_left_seconds`) | stages 1..k |
 | rolling_back | the stage reached | nobody (devices returning to their prior holder) |
-| rolled_back, aborted | the stage reached | nobody |
+| rolled_back, aborted | the stage reached (0 if aborted before it started) | nobody |
 | completed | the final stage | everyone (the target settings) |
 
 `to_dict` / `from_dict` give the engine a JSON-able form to persist.
@@ -62,8 +62,12 @@ class RolloutState(BaseModel):
     def _shape(self) -> Self:
         if self.stage > self.final_stage:
             raise ValueError(f"stage {self.stage} is past the final stage {self.final_stage}")
-        if (self.phase is RolloutPhase.PENDING) != (self.stage == 0):
-            raise ValueError("only a pending rollout is at stage 0")
+        if (self.phase is RolloutPhase.PENDING) and self.stage != 0:
+            raise ValueError("a pending rollout is at stage 0")
+        if self.stage == 0 and self.phase not in (RolloutPhase.PENDING, RolloutPhase.ABORTED):
+            raise ValueError(
+                "only a pending rollout, or one aborted before it started, is at stage 0"
+            )
         if (self.phase is RolloutPhase.SOAKING) != (self.soak_until is not None):
             raise ValueError("a soaking rollout, and only it, has soak_until")
         if self.phase is RolloutPhase.PAUSED:
