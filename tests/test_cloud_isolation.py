@@ -29,6 +29,9 @@ import pytest_asyncio
 import sqlalchemy as sa
 
 from cloud import tls
+from cloud.contract.action_bulk import BulkActionRequest, BulkSelection
+from cloud.contract.action_relay import ActionClaimQuery, ActionResult, ActionStarted
+from cloud.contract.actions import ActionListQuery, ActionRequest, ScriptCreate
 from cloud.contract.admin import AttachCodeCreate, PrincipalCreate, Role, TokenCreate
 from cloud.contract.attach import (
     DeleteReleaseRequest,
@@ -63,6 +66,8 @@ PARAM_KINDS = {
     "hierarchyId": "hierarchy",
     "connectorId": "connector",
     "deviceId": "device",
+    "actionId": "action",
+    "scriptId": "script",
 }
 # Bodies and queries the matrix knows how to fill; a new model must be added here.
 ADMIN_BODIES = (PrincipalCreate, TokenCreate, AttachCodeCreate, MdmEnrollment, DeleteReleaseRequest)
@@ -76,6 +81,10 @@ CONNECTOR_BODIES = (
     DirectoryComputerBatch,
 )
 QUERIES = (DeviceQuery, HeldDevicesQuery, QuarantineQuery, AuthorityLogQuery, DirectoryQuery)
+# Device actions (cloud.contract.actions): bodies and queries of both listeners.
+ADMIN_BODIES += (ActionRequest, BulkSelection, BulkActionRequest, ScriptCreate)
+CONNECTOR_BODIES += (ActionStarted, ActionResult)
+QUERIES += (ActionListQuery, ActionClaimQuery)
 TENANT_TABLES = [t for t in cloud_metadata.sorted_tables if "tenant_id" in t.c]
 # Bookkeeping that authenticating a call legitimately updates.
 VOLATILE = {("api_tokens", "last_used_at")}
@@ -237,6 +246,9 @@ class Tenant:
     numbers: list[int] = field(default_factory=list)
     credential_ids: list[str] = field(default_factory=list)
     device_secret: str = ""
+    attached_device_id: str = ""
+    action_ids: list[str] = field(default_factory=list)
+    script_ids: list[str] = field(default_factory=list)
 
     def principal_name(self, role: Role) -> str:
         """The name of the tenant's principal of `role`."""
@@ -252,6 +264,8 @@ class Tenant:
             *self.device_ids,
             *self.code_ids,
             *self.credential_ids,
+            *self.action_ids,
+            *self.script_ids,
         }
 
     def secrets(self) -> set[str]:
@@ -273,6 +287,8 @@ class Tenant:
             "hierarchy": self.hierarchy_id,
             "connector": self.connector_id,
             "device": self.device_ids[0],
+            "action": self.action_ids[0] if self.action_ids else "",
+            "script": self.script_ids[0] if self.script_ids else "",
         }[kind]
 
 
@@ -399,7 +415,29 @@ async def build_tenant(
     codes = (await expect(admin, "GET", f"{api}/api/v1/attachCodes", 200))["value"]
     tenant.code_ids = [c["codeId"] for c in codes]
     await authority_of(service, tenant, page["value"])
+    await actions_of(service, tenant, page["value"])
     return tenant
+
+
+def action_body(device_id: str) -> dict[str, Any]:
+    """A wire request for machine policy retrieval on one device."""
+    return {"deviceId": device_id, "action": {"kind": "machinePolicyRetrieval"}}
+
+
+async def actions_of(service: RunningService, tenant: Tenant, devices: list[dict]) -> None:
+    """An approved script and a queued action on the tenant's first attached device."""
+    tenant.attached_device_id = next(d["id"] for d in devices if d["smsid"] == tenant.smsids[0])
+    api = service.api_url
+    script = {"name": f"{tenant.label}-script", "content": f"Write-Output {tenant.label}"}
+    made = await expect(
+        tenant.sessions[Role.ADMIN], "POST", f"{api}/api/v1/scripts", 201, body=script
+    )
+    tenant.script_ids.append(made["scriptId"])
+    body = action_body(tenant.attached_device_id)
+    made = await expect(
+        tenant.sessions[Role.OPERATOR], "POST", f"{api}/api/v1/actions", 201, body=body
+    )
+    tenant.action_ids.append(made["actionId"])
 
 
 def directory_computers(connector_id: str, number: int, label: str) -> dict[str, Any]:
@@ -568,6 +606,18 @@ def admin_body(endpoint: Endpoint, caller: Tenant, target: Tenant) -> dict[str, 
         return {"azureAdDeviceId": aad, "deviceName": f"MDM-{n}"}
     if endpoint.body is DeleteReleaseRequest:
         return {}  # every held delete of the hierarchy
+    if endpoint.body is ActionRequest:
+        # Across tenants: B's device is no device of A (404, nothing queued for B).
+        return action_body(target.attached_device_id)
+    if endpoint.body in (BulkSelection, BulkActionRequest):
+        # Across tenants: B's hierarchy matches none of A's devices; nothing is queued.
+        body = {"filter": {"hierarchyId": target.hierarchy_id}}
+        body["action"] = {"kind": "hardwareInventory"}
+        if endpoint.body is BulkActionRequest:
+            body["expectedCount"] = 0 if other else len(target.numbers)
+        return body
+    if endpoint.body is ScriptCreate:
+        return {"name": f"matrix-{n}", "content": f"Write-Output {n}"}
     raise AssertionError(f"no example body for {endpoint.body.__name__}")
 
 
@@ -586,6 +636,8 @@ def expected(endpoint: Endpoint, role: Role, other: bool) -> tuple[int, str | No
     if role.rank < endpoint.role.rank:
         return 403, "forbidden"
     if other and PARAM.search(endpoint.path):
+        return 404, "not_found"
+    if other and endpoint.body is ActionRequest:
         return 404, "not_found"
     if other and endpoint.body is TokenCreate:
         # A token for a principal of another tenant: that principal does not exist here.
@@ -623,6 +675,22 @@ async def disposable(service: RunningService, tenant: Tenant, kind: str, role: R
                 now=service.clock(),
             )
             return device_id
+    if kind == "action":
+        body = action_body(tenant.attached_device_id)
+        made = await expect(
+            tenant.sessions[Role.OPERATOR],
+            "POST",
+            f"{service.api_url}/api/v1/actions",
+            201,
+            body=body,
+        )
+        return made["actionId"]
+    if kind == "script":
+        body = {"name": f"spare-{n}", "content": f"Write-Output {n}"}
+        made = await expect(
+            tenant.sessions[Role.ADMIN], "POST", f"{service.api_url}/api/v1/scripts", 201, body=body
+        )
+        return made["scriptId"]
     raise AssertionError(f"no disposable {kind} for a destructive call")
 
 
@@ -757,6 +825,7 @@ async def test_every_admin_endpoint_role_and_tenant(service: RunningService) -> 
         for role in ROLES:
             ids[role] = {"token": a.token_ids[role], "hierarchy": a.hierarchy_id}
             ids[role] |= {"connector": a.connector_id, "device": a.device_ids[0]}
+            ids[role] |= {"action": a.object_id("action"), "script": a.object_id("script")}
             if endpoint.method != "GET":
                 for name in PARAM.findall(endpoint.path):
                     kind = PARAM_KINDS[name]
@@ -859,6 +928,11 @@ async def test_connector_certificate_is_bound_to_its_tenant_and_hierarchy(
             body = authority_report(b.smsids)
         elif endpoint.body is DirectoryComputerBatch:
             body = directory_computers(b.connector_id, b.numbers[0], b.label)
+        elif endpoint.body is ActionStarted:
+            body = {"actionId": b.action_ids[0]}  # beta's action: not alpha's to run
+        elif endpoint.body is ActionResult:
+            body = {"actionId": b.action_ids[0], "state": "succeeded", "output": "forged"}
+        names_beta_action = endpoint.body in (ActionStarted, ActionResult)
         targets_hierarchy = (
             endpoint.body is not None and "hierarchy_id" in endpoint.body.model_fields
         )
@@ -866,6 +940,9 @@ async def test_connector_certificate_is_bound_to_its_tenant_and_hierarchy(
         if targets_hierarchy:
             if problem := error_ok(answer, 403, "wrong_hierarchy"):
                 failures.append(f"{where} naming beta's hierarchy: {problem}")
+        elif names_beta_action:
+            if problem := error_ok(answer, 404, "not_found"):
+                failures.append(f"{where} naming beta's action: {problem}")
         elif answer.status >= 300:
             failures.append(f"{where}: {answer.status} {answer.text[:200]}")
         else:
@@ -873,6 +950,8 @@ async def test_connector_certificate_is_bound_to_its_tenant_and_hierarchy(
             for key, own in (("tenantId", a.tenant_id), ("hierarchyId", a.hierarchy_id)):
                 if key in got and got[key] != own:
                     failures.append(f"{where}: answered {key} {got[key]} (alpha's is {own})")
+            if leaked := sorted(s for s in b.generated_ids() if s in answer.text):
+                failures.append(f"{where}: answer shows beta's {leaked}")
         await check_b(where)
         # An admin token is no connector credential, on any connector endpoint.
         if endpoint.listener in ("connector", "both"):
