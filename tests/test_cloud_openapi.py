@@ -29,6 +29,15 @@ from pydantic import BaseModel, ValidationError
 
 from cloud import tls
 from cloud.admin_center import page_routes
+from cloud.contract.action_bulk import BulkActionRequest, BulkSelection, DeviceFilter
+from cloud.contract.action_relay import ActionResult, ActionStarted
+from cloud.contract.actions import (
+    ActionRequest,
+    RestartAction,
+    ScriptCreate,
+    TriggerAction,
+    script_digest,
+)
 from cloud.contract.admin import AttachCodeCreate, PrincipalCreate, Role, TokenCreate
 from cloud.contract.attach import (
     ConnectorStatus,
@@ -417,7 +426,7 @@ def example_bodies() -> dict[type[BaseModel], dict[str, Any]]:
                 )
             ]
         ).wire(),
-    }
+    } | action_example_bodies()
 
 
 def test_request_body_schemas_accept_contract_examples_and_refuse_what_pydantic_refuses() -> None:
@@ -541,6 +550,7 @@ async def test_answers_validate_against_the_documented_responses(service: Runnin
     ingest = batch("H-OAS", 1, records).wire()
     await check(connector, "POST", curl, "/connector/v1/ingest", "/connector/v1/ingest", ingest)
     await authority_calls(check, admin, connector, service, record(1).smsid)
+    await action_calls(check, admin, connector, service, record(1).smsid)
     held_page = await check(
         connector, "GET", curl, "/connector/v1/devices?top=1", "/connector/v1/devices"
     )
@@ -781,3 +791,84 @@ def test_example_bodies_round_trip_through_their_models() -> None:
     again = copy.deepcopy(examples)
     for model, body in examples.items():
         assert model.model_validate(body).wire() == again[model]
+
+
+def action_example_bodies() -> dict[type[BaseModel], dict[str, Any]]:
+    """Valid wire bodies of the device-action request models."""
+    script = "Get-Service ccmexec\n"
+    selection = BulkSelection(
+        filter=DeviceFilter(name_starts_with="WKS", client_health="pass"),
+        collection_id="SMS00001",
+        action=RestartAction(kind="restart", delay_minutes=10),
+        max_devices=100,
+    )
+    return {
+        ActionRequest: ActionRequest(
+            device_id=str(uuid.uuid4()),
+            action=TriggerAction(kind="machinePolicyRetrieval"),
+            idempotency_key="nightly-42",
+            expires_in_minutes=60,
+        ).wire(),
+        BulkSelection: selection.wire(),
+        BulkActionRequest: BulkActionRequest(
+            **selection.model_dump(),
+            expected_count=3,
+            confirm_token="a" * 64,
+            idempotency_key="bulk-1",
+        ).wire(),
+        ScriptCreate: ScriptCreate(
+            name="ccmexec", description="status", content=script, sha256=script_digest(script)
+        ).wire(),
+        ActionStarted: ActionStarted(action_id=str(uuid.uuid4())).wire(),
+        ActionResult: ActionResult(
+            action_id=str(uuid.uuid4()),
+            state="failed",
+            exit_code=1,
+            output="denied",
+            output_truncated=True,
+            error_code="script_failed",
+            error_message="exit code 1",
+        ).wire(),
+    }
+
+
+async def action_calls(
+    check: Any,
+    admin: aiohttp.ClientSession,
+    connector: aiohttp.ClientSession,
+    service: RunningService,
+    smsid: str,
+) -> None:
+    """The device-action operations, for a device `smsid` of hierarchy H-OAS with the agent."""
+    api, curl = service.api_url, service.connector_url
+    await check(admin, "GET", api, "/api/v1/actionCatalogue", "/api/v1/actionCatalogue")
+    script = {"name": "hostname", "content": "hostname"}
+    made = await check(admin, "POST", api, "/api/v1/scripts", "/api/v1/scripts", script)
+    script_path = f"/api/v1/scripts/{made['scriptId']}"
+    await check(admin, "GET", api, script_path, "/api/v1/scripts/{scriptId}")
+    page = await check(admin, "GET", api, "/api/v1/devices", "/api/v1/devices")
+    [device_id] = [d["id"] for d in page["value"] if d["smsid"] == smsid]
+    run = {"deviceId": device_id, "action": {"kind": "runScript", "scriptId": made["scriptId"]}}
+    action = await check(admin, "POST", api, "/api/v1/actions", "/api/v1/actions", run)
+    selection = {"filter": {"hierarchyId": "H-OAS"}, "action": {"kind": "hardwareInventory"}}
+    route = "/api/v1/bulkActions/preview"
+    preview = await check(admin, "POST", api, route, route, selection)
+    bulk = {**selection, "confirmToken": preview["confirmToken"]}
+    await check(admin, "POST", api, "/api/v1/bulkActions", "/api/v1/bulkActions", bulk)
+    route = "/connector/v1/actions/claim"
+    claim = await check(connector, "POST", curl, f"{route}?limit=50&wait=0", route)
+    assert {a["kind"] for a in claim["value"]} == {"runScript", "hardwareInventory"}
+    started = {"actionId": action["actionId"]}
+    route = "/connector/v1/actions/started"
+    await check(connector, "POST", curl, route, route, started)
+    result = {"actionId": action["actionId"], "state": "succeeded", "exitCode": 0}
+    route = "/connector/v1/actions/result"
+    await check(connector, "POST", curl, route, route, result)
+    path = f"/api/v1/actions/{action['actionId']}"
+    done = await check(admin, "GET", api, path, "/api/v1/actions/{actionId}")
+    assert done["state"] == "succeeded"
+    await check(admin, "GET", api, "/api/v1/actions?$top=2", "/api/v1/actions")
+    queued = await check(admin, "POST", api, "/api/v1/actions", "/api/v1/actions", run)
+    path = f"/api/v1/actions/{queued['actionId']}/cancel"
+    await check(admin, "POST", api, path, "/api/v1/actions/{actionId}/cancel")
+    await check(admin, "POST", api, f"{script_path}/retire", "/api/v1/scripts/{scriptId}/retire")
