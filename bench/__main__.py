@@ -17,6 +17,7 @@ BENCHMARKS = {
     "b5-site": "bench.b5_site_read",
     "b5-directory": "bench.b5_directory",
     "b6-throttled": "bench.b6_throttled",
+    "b8-rollout": "bench.b8_rollout_plan",
     "ingest": "bench.cloud_ingest",
 }
 

@@ -44,6 +44,12 @@ CM, CLOUD = Holder.CONFIGMGR, Holder.CLOUD
 DEPENDANTS = frozenset({Workload.RESOURCE_ACCESS, Workload.ENDPOINT_PROTECTION})
 DEFAULT_SAMPLE = 5
 _MODULUS = 1 << 256
+# Each move's part of a device's digest text: "compliancePolicy:configmgr>cloud;".
+_MOVE_TEXT = {
+    (w, before, before.other): f"{w.value}:{before.value}>{before.other.value};"
+    for w in ALL_WORKLOADS
+    for before in Holder
+}
 # Counter slots per (workload, stage).
 TO_CLOUD, TO_SITE, CARRIED_TO_CLOUD, CARRIED_TO_SITE = range(4)
 
@@ -129,11 +135,10 @@ class Planner:
                 workload not in self.changed or now is not self._own_holder(workload, facts)
             )
             self._count(workload, stage, before, now, carried, point, device)
-        line = ";".join(f"{w.value}:{b.value}>{a.value}" for w, b, a in moves)
+        line = "".join([_MOVE_TEXT[move] for move in moves])
         text = f"{device.smsid.strip().upper()}|{stage}|{line}"
-        self._digest = (
-            self._digest + int(hashlib.sha256(text.encode()).hexdigest(), 16)
-        ) % _MODULUS
+        digest = hashlib.sha256(text.encode()).digest()
+        self._digest = (self._digest + int.from_bytes(digest, "big")) % _MODULUS
 
     def _own_holder(self, workload: Workload, facts: DeviceFacts) -> Holder:
         # The workload's own slider for a co-managed device, before the dependency rule.
