@@ -22,6 +22,7 @@ from workloads.rollout import (
     Start,
     Tick,
     advance,
+    describe_state,
     evaluate_gates,
     new_rollout_state,
     parse_desired_state,
@@ -330,3 +331,20 @@ def test_a_state_is_advanced_only_with_its_own_document_and_aware_times() -> Non
         advance(state, Tick(T0), other)
     with pytest.raises(DomainError, match="timezone"):
         advance(state, Tick(datetime(2025, 3, 1)), DOC)
+
+
+def test_status_lines_name_the_stage_and_the_reason() -> None:
+    pending = new_rollout_state(DOC.name, DOC.final_stage)
+    assert describe_state(pending, DOC) == "pending: not started"
+    state = started()
+    assert describe_state(state, DOC) == "applying wave 1 (PS100020)"
+    state, _ = run(state, StageApplied(1, T0))
+    assert describe_state(state, DOC) == "soaking wave 1 (PS100020) until 2025-03-01T09:00:00+00:00"
+    state, _ = run(state, HealthSample(T0, handoffs=10, failed=1))
+    assert describe_state(state, DOC) == (
+        "paused at wave 1 (PS100020): gate tripped: failed handoffs 10% (1 of 10) > 5%"
+    )
+    state, _ = run(state, Rollback(T0, "ana", "tickets"))
+    assert describe_state(state, DOC) == "rolling back at wave 1 (PS100020): tickets"
+    aborted, _ = run(pending, Abort(T0, "ana", "typo"))
+    assert describe_state(aborted, DOC) == "aborted: typo"

@@ -116,6 +116,7 @@ def test_every_stage_keeps_the_dependency_rule_and_admission_only_grows(
     admitted = overlay.admits(smsid(n), device)
     wanted = doc.target_settings(settings) if admitted else settings
     assert holders == desired_holders(wanted, device)
+    assert admitted == (1 <= overlay.stage_of(smsid(n), device) <= through)
     if admitted:
         assert all(overlay.with_admitted(k).admits(smsid(n), device) for k in range(through, 5))
     # The prior holders, when the caller has them, are reused for devices not admitted.

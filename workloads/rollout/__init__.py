@@ -33,7 +33,7 @@ from workloads.rollout.events import (
     Tick,
 )
 from workloads.rollout.gates import GateResult, HealthSample, evaluate_gates
-from workloads.rollout.machine import RolloutStep, advance
+from workloads.rollout.machine import RolloutStep, advance, describe_state
 from workloads.rollout.overlay import RolloutOverlay, holders_during_rollout
 from workloads.rollout.parse import (
     EXAMPLE_DESIRED_STATE,
@@ -76,6 +76,7 @@ __all__ = [
     "WaveSelector",
     "WorkloadTarget",
     "advance",
+    "describe_state",
     "device_bucket",
     "evaluate_gates",
     "holders_during_rollout",

@@ -112,6 +112,25 @@ class _Machine:
         return new
 
 
+def describe_state(state: RolloutState, document: DesiredState) -> str:
+    """One line for `status`: "soaking wave 2 (10%) until 2025-03-01T10:00:00+00:00"."""
+    label = document.stage_label(state.stage) if state.stage else ""
+    match state.phase:
+        case P.PENDING:
+            return "pending: not started"
+        case P.APPLYING:
+            return f"applying {label}"
+        case P.SOAKING:
+            assert state.soak_until is not None  # guaranteed by RolloutState._shape
+            return f"soaking {label} until {state.soak_until.isoformat()}"
+        case P.PAUSED:
+            return f"paused at {label}: {state.reason}"
+        case P.COMPLETED:
+            return "completed"
+    where = f" at {label}" if label else ""
+    return f"{state.phase.value.replace('_', ' ')}{where}: {state.reason}"
+
+
 def _refuse(state: RolloutState, command: str, hint: str) -> RolloutRefused:
     return RolloutRefused(
         f"cannot {command} rollout {state.rollout!r}: it is {state.phase.value.replace('_', ' ')}",

@@ -78,6 +78,10 @@ class RolloutOverlay:
         """The same rollout admitting nobody: every device returns to its prior holder."""
         return self.with_admitted(0)
 
+    def stage_of(self, smsid: str, facts: DeviceFacts) -> int:
+        """The device's stage: its wave (from 1), or the final stage."""
+        return self.selector.wave_of(smsid, facts.collection_ids)
+
     def admits(self, smsid: str, facts: DeviceFacts) -> bool:
         """Whether the device is admitted: its stage is at most `admitted_through`."""
         return self.selector.admitted(smsid, facts.collection_ids, self.admitted_through)
