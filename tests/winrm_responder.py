@@ -173,6 +173,10 @@ class WinRMResponder:
         """What commands on `host` produce (others use the default handler)."""
         self._handlers[host.lower()] = handler
 
+    def on_default(self, handler: Callable[[SentCommand], CommandReply]) -> None:
+        """What commands produce on every host without a handler of its own."""
+        self._default = handler
+
     def fail(self, host: str, step: str, kind: str, *, times: int | None = None) -> None:
         """Make `step` (create, command, receive, signal, delete) on `host` fail `times` times.
 

@@ -38,11 +38,14 @@ from bridge.actions.outcomes import Timing
 from bridge.actions.ports import ActionResult, ActionSource, ClaimedAction, DeviceClient
 from bridge.state import ConnectorState
 from bridge.state.actions import ActionRun, NewActionRun
-from onprem.errors import ScriptHashMismatch, WinRMError
-from onprem.winrm import script_digest
+from onprem.errors import InvalidDeviceTarget, ScriptHashMismatch, WinRMError
+from onprem.winrm import schedule_id, script_digest
+from onprem.winrm.config import check_host
 from workloads.errors import CobridgeError
 
 logger = logging.getLogger(__name__)
+# An empty claim answered sooner than this (seconds) did not long-poll: pause before the next.
+EMPTY_CLAIM_PAUSE = 0.5
 
 
 def _utc_now() -> datetime:
@@ -109,6 +112,7 @@ class ActionRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Resume, then claim and run actions until `stop` is set; in-flight commands finish."""
+        loop = asyncio.get_running_loop()
         async with self._open():
             await self.resume()
             while not stop.is_set():
@@ -118,6 +122,7 @@ class ActionRelay:
                 if room <= 0:
                     await self._until_first_done(stop)
                     continue
+                asked = loop.time()
                 try:
                     claimed = await self._claim(room, self.options.poll_wait_seconds, stop)
                 except CobridgeError as exc:
@@ -125,7 +130,10 @@ class ActionRelay:
                     await _wait(stop, self.options.report_retry_seconds)
                     continue
                 await self._accept(claimed)
-                if self._reports_waiting and not claimed:
+                if not claimed and (
+                    self._reports_waiting or loop.time() - asked < EMPTY_CLAIM_PAUSE
+                ):
+                    # Results to retry, or an empty answer that did not wait: do not spin.
                     await _wait(stop, self.options.report_retry_seconds)
 
     async def run_until_idle(self) -> RelayStats:
@@ -397,6 +405,12 @@ def _refusal(action: ClaimedAction) -> CobridgeError | None:
     problem = action.problem()
     if problem is not None:
         return outcomes.InvalidAction(f"the action cannot be run: {problem}")
+    try:
+        check_host(action.host)
+        if action.kind == "trigger_schedule":
+            schedule_id(action.schedule_id or "")
+    except ValueError as exc:
+        return InvalidDeviceTarget(f"the action cannot be run: {exc}")
     if (
         action.kind == "run_script"
         and script_digest(action.script or "") != (action.script_sha256 or "").strip().lower()
