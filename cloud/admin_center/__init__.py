@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from cloud.admin_center import (
+    routes_actions,
     routes_audit,
     routes_connectors,
     routes_devices,
@@ -33,6 +34,7 @@ PAGES: tuple[Pages, ...] = (
     routes_workloads.pages,
     routes_places.pages,
     routes_directory.pages,
+    routes_actions.pages,
 )
 
 

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from pydantic import ValidationError
 
+from cloud.admin_center.action_card import actions_card
 from cloud.admin_center.count_cache import COUNTS_KEY
 from cloud.admin_center.web import PageError, Pages, Visit
 from cloud.contract.authority_views import DeviceAuthorityOut
@@ -196,6 +197,7 @@ async def device(visit: Visit) -> web.StreamResponse:
         never_handed_off=_never_handed_off(authority),
         holders=HOLDERS,
         gate_conflicts=GATE_CONFLICTS,
+        actions=await actions_card(visit, detail.device),
     )
 
 
