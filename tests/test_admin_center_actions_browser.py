@@ -20,51 +20,13 @@ import pytest
 from cloud.client import CloudClient
 from cloud.contract.action_relay import ActionResult
 from cloud.contract.admin import Role
-from cloud.contract.attach import HierarchyRegistration
-from cloud.service import bootstrap
-from tests.action_world import numbered
-from tests.admin_center import PASSWORD, Tenant, tenant_with_users
+from tests.action_world import Made, attached_devices
+from tests.admin_center import PASSWORD
 from tests.browser import browser_and_service, page_in_new_context, sign_in_page
-from tests.cloud_fixtures import batch
-from tests.cloud_service import RunningService, new_key_and_csr
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 HIERARCHY = "H-PS1"
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-
-
-@dataclass
-class Made:
-    """The tenant, its devices by name, and the connector's enrolled identity."""
-
-    tenant: Tenant
-    devices: dict[str, str]
-    connector_url: str
-    root_pem: bytes
-    chain: bytes
-    key: bytes
-
-
-async def attached_devices(service: RunningService) -> Made:
-    """A tenant with users of each role whose enrolled connector attached WKS00001-3."""
-    tenant = await tenant_with_users(service.state)
-    code = await bootstrap.create_attach_code(service.state, tenant.tenant_id, 1, HIERARCHY)
-    key, csr = new_key_and_csr()
-    async with CloudClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
-        enrolled = await anonymous.enroll(code, csr, HIERARCHY, "PS1", "1.0")
-    chain = (enrolled.certificate_pem + enrolled.ca_chain_pem).encode()
-    async with anonymous.with_certificate(chain, key) as connector:
-        await connector.register_hierarchy(
-            HierarchyRegistration(hierarchy_id=HIERARCHY, site_code="PS1")
-        )
-        await connector.ingest(batch(HIERARCHY, 1, numbered(HIERARCHY, [1, 2, 3])))
-    _, token = await bootstrap.create_token(
-        service.state, tenant.tenant_id, tenant.user(Role.ADMIN), 1
-    )
-    async with CloudClient(service.api_url, None, ca_pem=service.root_pem, token=token) as admin:
-        page = await admin.list_devices()
-    devices = {d["deviceName"]: str(d["id"]) for d in page.value}
-    return Made(tenant, devices, service.connector_url, service.root_pem, chain, key)
 
 
 @dataclass
