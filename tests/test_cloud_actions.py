@@ -148,6 +148,21 @@ async def test_a_result_without_start_and_a_failure_with_output(service: Running
 
 
 @MODULE
+async def test_the_connector_may_report_an_action_it_never_started_in_time(
+    service: RunningService,
+) -> None:
+    async with action_world(service) as world:
+        made = await world.operator.request_action(trigger(world.devices["WKS00003"]))
+        await world.connector().claim_actions(wait_seconds=0)
+        late = ActionResult(action_id=made.action_id, state="expired", error_code="expired")
+        ack = await world.connector().report_action(late)
+        assert ack.state is ActionState.EXPIRED
+        assert (await world.connector().report_action(late)).replayed
+        expired = await world.viewer.action(made.action_id)
+        assert (expired.error_code, expired.started_at) == ("expired", None)
+
+
+@MODULE
 async def test_roles(service: RunningService) -> None:
     async with action_world(service) as world:
         request = trigger(world.devices["WKS00001"])

@@ -87,7 +87,7 @@ class ActionStarted(CamelModel):
 
 
 class ActionResult(CamelModel):
-    """How an action ended on the device.
+    """How an action ended on the device (or `expired`: the connector never started it in time).
 
     `returnValue`: TriggerSchedule's ReturnValue; `exitCode`: a script's.
     `output` is capped by the connector (`outputTruncated` says it was).
@@ -97,7 +97,7 @@ class ActionResult(CamelModel):
     """
 
     action_id: str = Field(pattern=UUID)
-    state: Literal["succeeded", "failed"]
+    state: Literal["succeeded", "failed", "expired"]
     exit_code: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     return_value: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     output: str = Field(default="", max_length=MAX_OUTPUT_CHARS)

@@ -238,7 +238,10 @@ async def record_result(
         )
         .values(
             state=result.state,
-            started_at=sa.func.coalesce(_C.started_at, now),
+            # Never started (expired on the connector's side): no start time is made up.
+            started_at=_C.started_at
+            if result.state == ActionState.EXPIRED.value
+            else sa.func.coalesce(_C.started_at, now),
             completed_at=now,
             exit_code=result.exit_code,
             return_value=result.return_value,
