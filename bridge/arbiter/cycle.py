@@ -22,6 +22,7 @@ from datetime import datetime
 
 from bridge.arbiter.arbiter import Arbiter, PassReport
 from bridge.arbiter.desired import desired_from_read
+from bridge.rollout.driver import RolloutDriver
 from bridge.state import ConnectorState
 from bridge.state.authority import JournalEntry
 from cloud.client import CloudClient
@@ -30,6 +31,7 @@ from cloud.contract.authority import AuthorityState
 from onprem.site_authority import Conflict, SiteAuthority
 from onprem.site_reader import SiteReader
 from workloads.catalog import Workload
+from workloads.rollout import RolloutState
 
 log = logging.getLogger("cobridge.arbiter")
 
@@ -48,6 +50,8 @@ class ArbitrationReport:
     handoffs: PassReport = field(default_factory=PassReport)
     drift: int = 0
     reported: int = 0
+    # The active rollout's state after this pass (None without one).
+    rollout: RolloutState | None = None
 
     def as_counts(self) -> dict[str, int]:
         """The figures, for logs and metrics."""
@@ -80,7 +84,9 @@ class ArbitrationPass:
         client: CloudClient | None,
         *,
         clock: Callable[[], datetime],
+        rollouts: RolloutDriver | None = None,
     ) -> None:
+        self._rollouts = rollouts
         self._reader = reader
         self._site = site
         self._arbiter = arbiter
@@ -92,12 +98,20 @@ class ArbitrationPass:
         """One pass; side failures leave handoffs waiting, never raise."""
         report = ArbitrationReport()
         settings = await asyncio.to_thread(self._site.read_settings)
+        rollout = None
+        if self._rollouts is not None:
+            rollout = await asyncio.to_thread(self._rollouts.before_pass)
+        overlay = rollout.overlay if rollout is not None else None
         read = self._reader.read()
-        desired = await asyncio.to_thread(desired_from_read, settings, read)
+        desired = await asyncio.to_thread(desired_from_read, settings, read, overlay)
         report.complete = read.stats.complete
         report.devices, report.co_managed = desired.devices, desired.co_managed
         report.desired_on_cloud = len(desired.desired)
         report.handoffs = await self._arbiter.reconcile(desired.desired, complete=report.complete)
+        if self._rollouts is not None and rollout is not None:
+            report.rollout = await asyncio.to_thread(
+                self._rollouts.after_pass, rollout, complete=report.complete
+            )
         report.drift = await asyncio.to_thread(self._mark_drift)
         report.reported = await self.report()
         log.info("arbitration pass", extra=report.as_counts())

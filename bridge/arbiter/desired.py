@@ -16,6 +16,7 @@ from onprem.site_records import RejectedRecord, SiteDevice
 from workloads.authority import DeviceFacts, desired_holders, is_co_managed
 from workloads.catalog import Holder
 from workloads.messages import Key
+from workloads.rollout import RolloutOverlay
 from workloads.settings import CoManagementSettings
 
 
@@ -50,9 +51,15 @@ class DesiredHolders:
 
 
 def desired_from_read(
-    settings: CoManagementSettings, records: Iterable[SiteDevice | RejectedRecord]
+    settings: CoManagementSettings,
+    records: Iterable[SiteDevice | RejectedRecord],
+    overlay: RolloutOverlay | None = None,
 ) -> DesiredHolders:
-    """Apply the desired-holder rule to every valid, live record of a read."""
+    """Apply the desired-holder rule to every valid, live record of a read.
+
+    With a rollout's `overlay`, a device it admits is held as the target
+    settings say and every other as the overlay's prior settings say.
+    """
     result = DesiredHolders()
     for record in records:
         if isinstance(record, RejectedRecord):
@@ -78,7 +85,12 @@ def desired_from_read(
         if not co_managed:
             continue
         result.co_managed += 1
-        for workload, holder in desired_holders(settings, device_facts(record)).items():
+        facts = device_facts(record)
+        if overlay is None:
+            holders = desired_holders(settings, facts)
+        else:
+            holders = overlay.holders(record.smsid, facts)
+        for workload, holder in holders.items():
             if holder is Holder.CLOUD:
                 result.desired[(record.smsid, workload)] = holder
     return result

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+# Importing it adds plan, apply, status, pause, resume, abort, rollback to `workloads`.
+from bridge.cli import rollout_commands  # noqa: F401
 from bridge.cli.audit_commands import audit
 from bridge.cli.cloud_commands import cloud
 from bridge.cli.connector_commands import connector, status

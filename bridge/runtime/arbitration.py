@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from bridge.arbiter.arbiter import Arbiter
 from bridge.arbiter.cycle import ArbitrationPass, ArbitrationReport
 from bridge.arbiter.sides import CloudSide, SiteSide
+from bridge.audit import load_signer
+from bridge.rollout import RolloutDriver, RolloutEngine
 from bridge.state import ConnectorState
 from cloud.client import CloudClient
 from onprem.authority.embedded import EmbeddedSiteAuthority
@@ -35,8 +38,13 @@ def build_arbitration(
     client: CloudClient,
     *,
     clock: Callable[[], datetime],
+    data_dir: Path | None = None,
 ) -> ArbitrationPass | None:
-    """The arbitration pass for this site, or None (logged) when the site has no co-management side."""
+    """The arbitration pass for this site, or None (logged) when the site has no co-management side.
+
+    With `data_dir` (where the audit key is), the pass also runs the active
+    rollout (`bridge.rollout`).
+    """
     try:
         site = EmbeddedSiteAuthority(site_engine)
     except SiteError as exc:
@@ -44,7 +52,12 @@ def build_arbitration(
         return None
     sides = {Holder.CONFIGMGR: SiteSide(site, clock=clock), Holder.CLOUD: CloudSide(client)}
     arbiter = Arbiter(state, sides, clock=clock)
-    return ArbitrationPass(reader, site, arbiter, state, client, clock=clock)
+    rollouts = None
+    if data_dir is not None:
+        audit_dir = data_dir
+        engine = RolloutEngine(state, site, lambda: load_signer(audit_dir), clock=clock)
+        rollouts = RolloutDriver(engine)
+    return ArbitrationPass(reader, site, arbiter, state, client, clock=clock, rollouts=rollouts)
 
 
 async def arbitrate(arbitration: ArbitrationPass) -> ArbitrationReport | None:

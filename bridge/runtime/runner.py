@@ -144,7 +144,7 @@ class ConnectorRunner:
                 if self.stop_event.is_set():
                     self._engine.stop()
                 self._arbitration = build_arbitration(
-                    site_engine, reader, state, client, clock=utc_now
+                    site_engine, reader, state, client, clock=utc_now, data_dir=data_dir
                 )
                 self._directory = build_directory_pass(
                     settings.directory, site_engine, state, clock=utc_now

@@ -206,6 +206,36 @@ class AuthorityJournal:
                 ).rowcount
         return marked
 
+    def health(
+        self, workloads: Sequence[Workload], *, since: datetime, stalled_before: datetime
+    ) -> dict[str, int]:
+        """Handoff health of these workloads, for a rollout's gates and its stage's end.
+
+        `touched`: records changed since `since` (the handoffs the rollout
+        started); `unsettled`: records of these workloads in flight or with a
+        fence pending, whenever begun; `stalled`: of those, the ones unchanged
+        since `stalled_before`; `failed`: touched records with a conflict that
+        is not drift; `conflicts`: records with a drift conflict.
+        """
+        if not workloads:
+            return dict.fromkeys(("touched", "unsettled", "stalled", "failed", "conflicts"), 0)
+        c = authority.c
+        mine = c.workload.in_([w.value for w in workloads])
+        touched = c.updated_at >= to_db(since)
+        in_flight = sa.or_(c.phase != Phase.HELD.value, c.fence.is_not(None))
+        drift = c.conflict.like("drift:%")
+        stmt = sa.select(
+            sa.func.count().filter(touched),
+            sa.func.count().filter(in_flight),
+            sa.func.count().filter(in_flight, c.updated_at < to_db(stalled_before)),
+            sa.func.count().filter(touched, c.conflict.is_not(None), sa.not_(drift)),
+            sa.func.count().filter(drift),
+        ).where(mine)
+        with self._scope.read("measuring handoff health") as conn:
+            row = conn.execute(stmt).one()
+        keys = ("touched", "unsettled", "stalled", "failed", "conflicts")
+        return dict(zip(keys, (int(v) for v in row), strict=True))
+
     def counts(self) -> dict[str, dict[str, int]]:
         """Journaled records per workload, by `held:<holder>` or phase, and conflicts."""
         stmt = sa.select(
