@@ -22,6 +22,7 @@ import gzip
 from collections.abc import AsyncIterator, Sequence
 
 from cloud.client_actions import ActionCalls
+from cloud.client_audit import AuditCalls
 from cloud.client_core import Target
 from cloud.client_errors import (
     CloudApiError,
@@ -84,7 +85,7 @@ __all__ = [
 ]
 
 
-class CloudClient(ActionCalls):
+class CloudClient(ActionCalls, AuditCalls):
     """The cloud tenant service, as typed async calls (see `ClientCore` for the settings).
 
     Connector calls are here, admin calls in `AdminCalls`, device actions in `ActionCalls`.

@@ -40,6 +40,10 @@ ERROR_CODES: dict[str, int] = {
     "bulk_cap_exceeded": 409,
     "bulk_confirmation_mismatch": 409,
     "script_hash_mismatch": 400,
+    # The connector's audit log upload (cloud.contract.connector_audit).
+    "audit_chain_gap": 409,
+    "audit_chain_conflict": 409,
+    "audit_signer_missing": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "rate_limited": 429,

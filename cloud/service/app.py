@@ -24,6 +24,7 @@ from cloud.service import (
     routes_authority,
     routes_checkin,
     routes_connector,
+    routes_connector_audit,
     routes_connector_devices,
     routes_devices,
     routes_directory,
@@ -71,6 +72,7 @@ APIS: tuple[Api, ...] = (
     routes_action_scripts.api,
     routes_action_relay.api,
     routes_directory.api,
+    routes_connector_audit.api,
 )
 
 

@@ -603,3 +603,62 @@ device_actions = sa.Table(
     sa.Index("ix_device_actions_state", "tenant_id", "state", "requested_at", "action_id"),
     sa.Index("ix_device_actions_bulk", "tenant_id", "bulk_id"),
 )
+
+# The connector's hash-chained audit log (cloud.contract.connector_audit), as
+# each hierarchy's connector uploaded it: one chain per hierarchy, its head,
+# the entries in the chain's wire form with the tenant's verdict on each, and
+# the keys that signed them. Entries and keys are never rewritten; only an
+# entry's `status` moves, from pending to verified, when a trusted key
+# vouches for the key that signed it.
+connector_audit_chains = sa.Table(
+    "connector_audit_chains",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("head_seq", sa.BigInteger, nullable=False),
+    sa.Column("head_hash", sa.String(64), nullable=False),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id"),
+)
+
+connector_audit_entries = sa.Table(
+    "connector_audit_entries",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(512), nullable=False),
+    # The canonical JSON text that was hashed.
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("plan_hash", sa.String(128)),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("signer", sa.String(64), nullable=False),
+    sa.Column("entry_hash", sa.String(64), nullable=False),
+    sa.Column("signature", sa.String(256), nullable=False),
+    # verified, pending or failed; a failed entry says why.
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("problem_kind", sa.String(32)),
+    sa.Column("problem_message", sa.String(1000)),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id", "seq"),
+    sa.Index("ix_connector_audit_entries_status", "tenant_id", "hierarchy_id", "status", "seq"),
+    sa.Index("ix_connector_audit_entries_signer", "tenant_id", "hierarchy_id", "signer", "status"),
+)
+
+connector_audit_signers = sa.Table(
+    "connector_audit_signers",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("signer", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("public_key_pem", sa.Text, nullable=False),
+    sa.Column("certificate_pem", sa.Text),
+    # Why the tenant trusts this key (its CA certified it, or a trusted key vouched for it).
+    sa.Column("trusted_because", sa.String(255)),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id", "signer"),
+)

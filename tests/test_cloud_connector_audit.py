@@ -1,0 +1,249 @@
+"""The connector's audit log at the tenant, over real HTTPS: upload, verdicts, refusals, reads.
+
+A batch continues the chain the tenant holds and is idempotent; a gap is
+refused with the tenant's head, a rewritten entry is a conflict; an edited
+or forged entry is stored as failed and named by the chain's status; a key
+the tenant's CA did not certify stays unverified until a trusted key vouches
+for it. Each tenant sees only its own chains. SQLite and PostgreSQL, one
+service per backend for the module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from cloud.client import CloudApiError
+from cloud.client_audit import tenant_head
+from cloud.contract.admin import Role
+from cloud.contract.connector_audit import AuditEntryIn, AuditUpload
+from tests.cloud_service import RunningService, start_service
+from tests.connector_audit import Chain, enrolled_connector, local_signer, signer_in, wire
+from tests.held_deletes import admin_client
+
+MODULE = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def service(
+    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningService]:
+    """The cloud service over HTTPS, shared by the module's tests on each backend."""
+    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
+        yield running
+
+
+async def tenant(service: RunningService) -> str:
+    """A new tenant's admin token."""
+    return (await service.tenant_with_admin(f"audit-{uuid.uuid4().hex[:8]}"))[1]
+
+
+def test_a_batch_is_consecutive_and_well_formed() -> None:
+    chain = Chain()
+    signer = local_signer()
+    chain.grow(signer, 3)
+    with pytest.raises(ValidationError, match="consecutive"):
+        AuditUpload(entries=[*chain.span(1, 1), *chain.span(3, 3)])
+    with pytest.raises(ValidationError, match="at most once"):
+        AuditUpload(signers=[signer_in(signer)] * 2, entries=chain.span(1, 1))
+    with pytest.raises(ValidationError, match="entryHash"):
+        AuditEntryIn.model_validate({**chain.span(1, 1)[0].wire(), "entryHash": "XYZ"})
+
+
+@MODULE
+async def test_upload_resend_vouch_and_read(service: RunningService) -> None:
+    async with admin_client(service, await tenant(service)) as admin:
+        enrolled = await enrolled_connector(service, admin, "H-AUD")
+        local, certified = local_signer(), enrolled.signer
+        chain = Chain()
+        chain.grow(local, 3)  # before enrollment
+        chain.hand_over(certified, local)  # entry 4
+        chain.grow(certified, 4)  # 5..8
+        async with enrolled.client as connector:
+            empty = await admin.connector_audit_log("H-AUD")
+            assert (empty.chain.state, empty.chain.entries, empty.value) == ("empty", 0, [])
+
+            ack = await connector.send_audit_entries(chain.span(1, 2), [signer_in(local)])
+            assert (ack.received, ack.stored) == (2, 2)
+            status = ack.chain
+            assert (status.state, status.verified_through_seq, status.pending_entries) == (
+                "pending",
+                0,
+                2,
+            )
+            again = await connector.send_audit_entries(chain.span(1, 2))
+            assert (again.stored, again.chain.head_seq) == (0, 2), "a resend changes nothing"
+
+            ack = await connector.send_audit_entries(chain.span(1, 8), [signer_in(certified)])
+            assert (ack.received, ack.stored) == (8, 6)
+            status = ack.chain
+            assert (status.state, status.entries, status.head_seq) == ("verified", 8, 8)
+            assert (status.verified_through_seq, status.pending_entries) == (8, 0)
+            assert status.head_hash == chain.entries[-1].entry_hash
+
+            page = await admin.connector_audit_log("H-AUD", top=5)
+            assert [e.seq for e in page.value] == [8, 7, 6, 5, 4]
+            assert page.next_before == 4
+            assert {e.status for e in page.value} == {"verified"}
+            older = await admin.connector_audit_log("H-AUD", top=5, before=page.next_before)
+            assert [e.seq for e in older.value] == [3, 2, 1]
+            assert older.next_before is None
+            first = older.value[-1]
+            sent = chain.entries[0]
+            assert (first.actor, first.action, first.details) == (
+                sent.actor,
+                sent.action,
+                sent.details,
+            )
+            assert (first.at, first.entry_hash, first.signature) == (
+                sent.at,
+                sent.entry_hash,
+                sent.signature,
+            )
+            why = {s.signer: s for s in page.signers}
+            assert why[local.fingerprint].trusted_because == (
+                "vouched for by entry 4, signed by its successor"
+            )
+            assert why[local.fingerprint].entries == 3
+            issued = why[certified.fingerprint]
+            assert issued.trusted_because == (
+                f"certificate of connector {enrolled.connector_id} issued by this tenant's CA"
+            )
+            assert issued.certificate_subject is not None
+            assert enrolled.connector_id in issued.certificate_subject
+
+            # Overlapping a held entry is fine: only what is new is stored.
+            chain.grow(certified, 1)
+            ack = await connector.send_audit_entries(chain.span(7, 9))
+            assert (ack.stored, ack.chain.head_seq, ack.chain.state) == (1, 9, "verified")
+
+
+@MODULE
+async def test_gaps_conflicts_and_missing_signers_are_refused(service: RunningService) -> None:
+    async with admin_client(service, await tenant(service)) as admin:
+        enrolled = await enrolled_connector(service, admin, "H-REF")
+        signer = enrolled.signer
+        chain = Chain()
+        chain.grow(signer, 6)
+        async with enrolled.client as connector:
+            await connector.send_audit_entries(chain.span(1, 3), [signer_in(signer)])
+
+            with pytest.raises(CloudApiError) as gap:
+                await connector.send_audit_entries(chain.span(5, 6))
+            assert (gap.value.status, gap.value.code) == (409, "audit_chain_gap")
+            assert tenant_head(gap.value) == (3, chain.entries[2].entry_hash)
+
+            # Entry 4 of another history (it follows some other entry 3): refused, not stored.
+            other = Chain()
+            other.grow(signer, 2)
+            other.add(signer, details={"other": True})
+            other.add(signer)
+            with pytest.raises(CloudApiError) as unlinked:
+                await connector.send_audit_entries(other.span(4, 4))
+            assert unlinked.value.code == "audit_chain_gap"
+            assert tenant_head(unlinked.value) == (3, chain.entries[2].entry_hash)
+
+            # Entry 2 rewritten (content changed, re-hashed and re-signed): a conflict.
+            with pytest.raises(CloudApiError) as conflict:
+                await connector.send_audit_entries(other.span(2, 3))
+            assert (conflict.value.status, conflict.value.code) == (409, "audit_chain_conflict")
+            assert "entry 3 differs" in conflict.value.server_message
+
+            # A key the tenant does not hold, not sent along.
+            stranger = local_signer()
+            tail = Chain(list(chain.entries[:3]))
+            tail.add(stranger)
+            with pytest.raises(CloudApiError) as missing:
+                await connector.send_audit_entries(tail.span(4, 4))
+            assert missing.value.code == "audit_signer_missing"
+            assert missing.value.details == [{"signer": stranger.fingerprint}]
+
+            # A signer record whose key is not the one its fingerprint names.
+            wrong = signer_in(stranger).model_copy(update={"signer": signer.fingerprint})
+            with pytest.raises(CloudApiError) as bad:
+                await connector.send_audit_entries(chain.span(4, 4), [wrong])
+            assert (bad.value.status, bad.value.code) == (400, "invalid_body")
+
+            log = await admin.connector_audit_log("H-REF")
+            assert [e.seq for e in log.value] == [3, 2, 1], "nothing refused was stored"
+            assert log.chain.state == "verified"
+            # The continuation is still welcome.
+            ack = await connector.send_audit_entries(chain.span(4, 6))
+            assert (ack.stored, ack.chain.head_seq, ack.chain.state) == (3, 6, "verified")
+
+
+@MODULE
+async def test_edited_and_forged_entries_are_stored_as_failed(service: RunningService) -> None:
+    async with admin_client(service, await tenant(service)) as admin:
+        enrolled = await enrolled_connector(service, admin, "H-TAMPER")
+        signer, forger = enrolled.signer, local_signer()
+        chain = Chain()
+        chain.grow(signer, 3)
+        chain.add(signer, sign_with=forger)  # 4: signed by another key in the connector's name
+        chain.grow(signer, 2)  # 5, 6
+        # 2 edited after it was hashed and signed: its hash no longer matches.
+        edited = dataclasses.replace(chain.entries[1], details={"n": 2, "slider": "cloud"})
+        sent = wire([chain.entries[0], edited, *chain.entries[2:]])
+        async with enrolled.client as connector:
+            ack = await connector.send_audit_entries(sent, [signer_in(signer)])
+        assert ack.stored == 6
+        status = ack.chain
+        assert (status.state, status.verified_through_seq, status.head_seq) == ("failed", 1, 6)
+        assert status.problem is not None
+        assert (status.problem.seq, status.problem.kind) == (2, "edited")
+        assert status.problem.message == "entry 2 was edited: its content does not match its hash"
+
+        log = await admin.connector_audit_log("H-TAMPER")
+        verdicts = {e.seq: (e.status, e.problem.kind if e.problem else None) for e in log.value}
+        assert verdicts == {
+            6: ("verified", None),
+            5: ("verified", None),
+            4: ("failed", "bad_signature"),
+            3: ("verified", None),
+            2: ("failed", "edited"),
+            1: ("verified", None),
+        }
+        assert log.value[-2].details == {"n": 2, "slider": "cloud"}, "stored as sent"
+
+
+@MODULE
+async def test_each_tenant_sees_and_trusts_only_its_own(service: RunningService) -> None:
+    token_a, token_b = await tenant(service), await tenant(service)
+    async with admin_client(service, token_a) as admin_a, admin_client(service, token_b) as admin_b:
+        a = await enrolled_connector(service, admin_a, "H-SAME")
+        b = await enrolled_connector(service, admin_b, "H-SAME")
+        chain_a, chain_b = Chain(), Chain()
+        chain_a.grow(a.signer, 2)
+        # B's connector sends entries signed with A's certified key: B's CA did not issue it.
+        chain_b.grow(a.signer, 2)
+        chain_b.add(b.signer)
+        async with a.client as connector_a, b.client as connector_b:
+            ack = await connector_a.send_audit_entries(chain_a.span(1, 2), [signer_in(a.signer)])
+            assert ack.chain.state == "verified"
+            signers = [signer_in(a.signer), signer_in(b.signer)]
+            ack = await connector_b.send_audit_entries(chain_b.span(1, 3), signers)
+        assert (ack.stored, ack.chain.state, ack.chain.pending_entries) == (3, "pending", 2)
+        assert ack.chain.verified_through_seq == 0
+
+        log_a = await admin_a.connector_audit_log("H-SAME")
+        assert [e.entry_hash for e in log_a.value] == [e.entry_hash for e in chain_a.entries[::-1]]
+        log_b = await admin_b.connector_audit_log("H-SAME")
+        assert [e.status for e in log_b.value] == ["verified", "pending", "pending"]
+        assert {s.signer: s.trusted_because for s in log_b.signers}[a.signer.fingerprint] is None
+
+        with pytest.raises(CloudApiError) as unknown:
+            await admin_b.connector_audit_log("H-OTHER")
+        assert (unknown.value.status, unknown.value.code) == (404, "not_found")
+        operator_token = await service.token_for(
+            (await admin_a.me()).tenant.tenant_id, f"op-{uuid.uuid4().hex[:6]}", Role.OPERATOR
+        )
+        async with admin_client(service, operator_token) as operator:
+            with pytest.raises(CloudApiError) as refused:
+                await operator.connector_audit_log("H-SAME")
+        assert (refused.value.status, refused.value.code) == (403, "forbidden")
