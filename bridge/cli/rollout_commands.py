@@ -125,7 +125,7 @@ def plan(config_path: Path, desired_state: Path, as_json: bool, no_samples: bool
         made = _plan(opened, document)
         active = opened.state.rollouts.active()
     if as_json:
-        body = plan_to_dict(made) | {"activeRollout": active.name if active else None}
+        body = plan_to_dict(made) | {"active_rollout": active.name if active else None}
         click.echo(json.dumps(body, indent=2))
     else:
         click.echo(render_plan_text(made, samples=not no_samples).rstrip())

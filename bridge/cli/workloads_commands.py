@@ -33,6 +33,8 @@ from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.authority.settings_text import settings_summary
 from onprem.site_database import create_site_engine
 from workloads.catalog import ALL_WORKLOADS, Workload
+from workloads.errors import CobridgeError
+from workloads.rollout import parse_desired_state
 from workloads.settings import AutoEnrollment, EnrollmentScope, Slider, WorkloadSetting
 
 # Names an admin may type for a workload: the Graph feature name or a short one.
@@ -86,6 +88,25 @@ def _audited(settings: ConnectorSettings) -> Iterator[tuple[ConnectorState, Audi
 
 def _record(state: ConnectorState, signer: AuditSigner, event: AuditEvent) -> None:
     append(state, signer, event, now=utc_now())
+
+
+class WorkloadInRollout(CobridgeError):
+    """A workload a running rollout moves: its slider is the rollout's until it ends."""
+
+    code = "rollout_in_progress"
+
+
+def _refuse_if_rolling(state: ConnectorState, workload: Workload) -> None:
+    active = state.rollouts.active()
+    if active is None:
+        return
+    document = parse_desired_state(active.document, source=f"rollout {active.name}")
+    if workload in document.workloads:
+        raise WorkloadInRollout(
+            f"{workload.display_name} is being moved by rollout {active.name!r} "
+            f"({active.phase}): its slider is the rollout's until it ends",
+            hint="follow it with `cobridge workloads status`; pause, abort or roll it back first",
+        )
 
 
 @click.group()
@@ -147,6 +168,7 @@ def set_workload(
     """Move one workload's slider at the site: configmgr, pilot or cloud."""
     settings = ConnectorSettings.load(config_path)
     with _audited(settings) as (state, signer), _site(settings) as site:
+        _refuse_if_rolling(state, workload)
         current = site.read_settings()
         chosen = WorkloadSetting.model_validate(
             {"slider": slider, "pilot_collection": pilot_collection}
