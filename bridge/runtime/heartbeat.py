@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from bridge.audit import append, load_signer
@@ -63,6 +63,7 @@ class HeartbeatReporter:
         *,
         version: str,
         clock: Callable[[], datetime],
+        after_beat: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._client = client
         self._state = state
@@ -75,6 +76,8 @@ class HeartbeatReporter:
         self._tenant_quarantine: str | None = _UNKNOWN
         self._lock = asyncio.Lock()
         self.detached = False
+        # Run after each answered heartbeat while attached (the audit log upload).
+        self._after_beat = after_beat
 
     async def run(self, stop: asyncio.Event) -> None:
         """Beat until `stop` is set."""
@@ -112,6 +115,8 @@ class HeartbeatReporter:
                 )
             for order in ack.delete_releases:
                 await asyncio.to_thread(self._apply, order, skew)
+            if self._after_beat is not None and not self.detached:
+                await self._after_beat()
 
     def _apply(self, order: DeleteReleaseOrder, skew: timedelta) -> None:
         """Release what the order names: one cycle, or every group held before it was given.

@@ -20,6 +20,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from bridge.arbiter.cycle import ArbitrationPass, ArbitrationReport
+from bridge.audit.upload import AuditUpload, AuditUploadReport
 from bridge.directory import (
     DirectoryPass,
     DirectoryPassReport,
@@ -83,6 +84,9 @@ class ConnectorRunner:
         self.last_directory: DirectoryPassReport | None = None
         self._directory_upload: DirectoryUpload | None = None
         self.last_directory_upload: DirectoryUploadReport | None = None
+        self._audit_upload: AuditUpload | None = None
+        self.last_audit_upload: AuditUploadReport | None = None
+        self._uploading = False  # this process held the uploader lease at its last check
         self._state: ConnectorState | None = None
         self._sync_now = asyncio.Event()
 
@@ -150,8 +154,20 @@ class ConnectorRunner:
                     settings.directory, site_engine, state, clock=utc_now
                 )
                 self._directory_upload = DirectoryUpload(state, client)
+                self._audit_upload = AuditUpload(
+                    state,
+                    client,
+                    instance=f"{identity.tenant_id}/{identity.hierarchy_id}",
+                    clock=utc_now,
+                )
                 reporter = HeartbeatReporter(
-                    client, state, settings, self.metrics, version=self.version, clock=utc_now
+                    client,
+                    state,
+                    settings,
+                    self.metrics,
+                    version=self.version,
+                    clock=utc_now,
+                    after_beat=self._send_audit,
                 )
                 return await self._loop(lease, reporter, once)
         finally:
@@ -286,7 +302,8 @@ class ConnectorRunner:
         heartbeats = asyncio.create_task(reporter.run(self.stop_event))
         try:
             while not self.stop_event.is_set():
-                if not await asyncio.to_thread(lease.hold):
+                self._uploading = await asyncio.to_thread(lease.hold)
+                if not self._uploading:
                     await self._pause(self.settings.sync.heartbeat_seconds)
                     continue
                 started = asyncio.get_running_loop().time()
@@ -313,6 +330,14 @@ class ConnectorRunner:
         finally:
             heartbeats.cancel()
             await asyncio.gather(heartbeats, return_exceptions=True)
+
+    async def _send_audit(self) -> None:
+        """After each heartbeat (so each cycle too): the audit entries the tenant lacks.
+
+        Only the holder of the uploader lease sends; a standby never uploads.
+        """
+        if self._uploading and self._audit_upload is not None:
+            self.last_audit_upload = await self._audit_upload.run()
 
     async def _finish(self, cycle: asyncio.Task[CycleReport]) -> CycleReport | None:
         """The cycle's report; on stop, a grace period for the batches in flight."""

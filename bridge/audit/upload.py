@@ -1,0 +1,215 @@
+"""Sending the audit log to the tenant: the entries it does not hold yet, in order.
+
+The tenant keeps the chain it was sent and checks it against its own CA
+(`POST /connector/v1/audit/entries`). What it acknowledged is remembered as
+the cursor of source `audit-upload` in the state store: the head it holds
+(sequence and hash) and a digest of each signer record it was sent, with
+the tenant and hierarchy as the source's instance (another enrollment starts
+over). After each heartbeat or sync cycle, `run()` sends the entries after
+that head, `MAX_AUDIT_BATCH` at a time, with the signer records the tenant
+has not had in their current form.
+
+The tenant is the judge of what it holds: a batch that does not continue its
+head is refused with the head, and the upload resumes from there; a refused
+conflict (the tenant holds another entry for a sequence: this log was
+changed after it was sent) is logged as an error and nothing more is sent.
+Sending a batch again is harmless, so a crash between the acknowledgement
+and the cursor's save costs one repeated batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bridge.audit.chain import from_row
+from bridge.state import AuditSignerRecord, ConnectorState
+from cloud.client import CloudClient
+from cloud.client_audit import tenant_head
+from cloud.client_errors import CloudApiError
+from cloud.contract.audit_chain import GENESIS
+from cloud.contract.connector_audit import (
+    MAX_AUDIT_BATCH,
+    AuditEntryIn,
+    AuditSignerIn,
+    AuditUploadAck,
+)
+from workloads.errors import CobridgeError
+
+log = logging.getLogger("cobridge.connector")
+
+SOURCE = "audit-upload"
+# Refusals answered by starting again from the tenant's head, in one run.
+MAX_RESTARTS = 3
+
+
+@dataclass
+class UploadCursor:
+    """What the tenant acknowledged: its head, and the signer records it holds (by digest)."""
+
+    seq: int = 0
+    head_hash: str = GENESIS
+    signers: dict[str, str] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """The cursor as the state store keeps it."""
+        return json.dumps({"seq": self.seq, "hash": self.head_hash, "signers": self.signers})
+
+    @classmethod
+    def parse(cls, text: str | None) -> UploadCursor:
+        """A stored cursor; a missing or unreadable one starts from the beginning."""
+        try:
+            value = json.loads(text or "")
+            return cls(int(value["seq"]), str(value["hash"]), dict(value["signers"]))
+        except (ValueError, TypeError, KeyError):
+            return cls()
+
+
+@dataclass
+class AuditUploadReport:
+    """One run: entries sent and newly stored, the tenant's verdict on the chain, an error."""
+
+    sent: int = 0
+    stored: int = 0
+    chain_state: str | None = None
+    head_seq: int | None = None
+    error: str | None = None
+
+
+def signer_digest(record: AuditSignerRecord) -> str:
+    """A digest of a signer record as sent: a certificate filled in later changes it."""
+    text = f"{record.signer}\n{record.kind}\n{record.public_key_pem}\n{record.certificate_pem}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def wire_signer(record: AuditSignerRecord) -> AuditSignerIn:
+    """A signer record in the upload's form."""
+    return AuditSignerIn(
+        signer=record.signer,
+        kind=record.kind,  # type: ignore[arg-type]
+        public_key_pem=record.public_key_pem,
+        certificate_pem=record.certificate_pem,
+    )
+
+
+class AuditUpload:
+    """Sends the entries the tenant does not hold; `run()` after each heartbeat or cycle."""
+
+    def __init__(
+        self,
+        state: ConnectorState,
+        client: CloudClient,
+        *,
+        instance: str,
+        clock: Callable[[], datetime],
+        batch: int = MAX_AUDIT_BATCH,
+    ) -> None:
+        self.state = state
+        self.client = client
+        self.instance = instance
+        self.clock = clock
+        self.batch = batch
+
+    def _cursor(self) -> UploadCursor:
+        stored = self.state.sources.get(SOURCE)
+        if stored is None or stored.instance_id != self.instance:
+            return UploadCursor()
+        return UploadCursor.parse(stored.cursor)
+
+    def _save(self, cursor: UploadCursor) -> None:
+        with self.state.transaction() as tx:
+            tx.sources.save(SOURCE, self.instance, cursor.text(), now=self.clock())
+
+    def _next_batch(
+        self, cursor: UploadCursor
+    ) -> tuple[list[AuditEntryIn], list[AuditSignerRecord]]:
+        rows = self.state.audit.entries(after=cursor.seq, limit=self.batch)
+        if not rows:
+            return [], []
+        records = self.state.audit.signers()
+        entries = [AuditEntryIn.of(from_row(r)) for r in rows]
+        named = dict.fromkeys(e.signer for e in entries)
+        unsent = [
+            records[fp]
+            for fp in named
+            if fp in records and cursor.signers.get(fp) != signer_digest(records[fp])
+        ]
+        return entries, unsent
+
+    async def run(self) -> AuditUploadReport:
+        """Send what the tenant does not hold; failures are logged and reported, never raised."""
+        report = AuditUploadReport()
+        restarts = 0
+        cursor = await asyncio.to_thread(self._cursor)
+        while True:
+            try:
+                entries, signers = await asyncio.to_thread(self._next_batch, cursor)
+            except (CobridgeError, ValueError) as exc:
+                report.error = f"cannot read the audit log to send it: {exc}"
+                log.error("%s", report.error)
+                return report
+            if not entries:
+                return report
+            try:
+                ack = await self.client.send_audit_entries(
+                    entries, [wire_signer(s) for s in signers]
+                )
+            except CloudApiError as exc:
+                restart = await asyncio.to_thread(self._restart, exc, cursor)
+                if restart is not None and restarts < MAX_RESTARTS:
+                    restarts += 1
+                    cursor = restart
+                    continue
+                report.error = str(exc)
+                level = logging.ERROR if exc.code == "audit_chain_conflict" else logging.WARNING
+                log.log(level, "sending the audit log failed: %s", exc)
+                return report
+            except CobridgeError as exc:
+                report.error = str(exc)
+                log.warning("sending the audit log failed (retried next time): %s", exc)
+                return report
+            cursor = self._acknowledged(cursor, ack, entries, signers)
+            await asyncio.to_thread(self._save, cursor)
+            report.sent += len(entries)
+            report.stored += ack.stored
+            report.chain_state, report.head_seq = ack.chain.state, ack.chain.head_seq
+            if ack.chain.state == "failed" and ack.chain.problem is not None:
+                log.error("the tenant finds the audit log broken: %s", ack.chain.problem.message)
+
+    def _restart(self, error: CloudApiError, cursor: UploadCursor) -> UploadCursor | None:
+        """Where to resume after a refusal the tenant's answer lets us correct; else None."""
+        if error.code == "audit_signer_missing":
+            return UploadCursor(cursor.seq, cursor.head_hash, {})
+        head = tenant_head(error)
+        if head is None:
+            return None
+        seq, head_hash = head
+        local = self.state.audit.head()
+        if local is None or seq > local.seq:
+            log.error(
+                "the tenant holds audit entries through %d, but this connector's log ends at %s: "
+                "the state store was replaced or restored",
+                seq,
+                local.seq if local else 0,
+            )
+            return None
+        # The same head again: our next entry does not link to it, and never will.
+        return None if seq == cursor.seq else UploadCursor(seq, head_hash, {})
+
+    @staticmethod
+    def _acknowledged(
+        cursor: UploadCursor,
+        ack: AuditUploadAck,
+        entries: list[AuditEntryIn],
+        signers: list[AuditSignerRecord],
+    ) -> UploadCursor:
+        sent = {s.signer: signer_digest(s) for s in signers}
+        seq, head_hash = entries[-1].seq, entries[-1].entry_hash
+        if ack.chain.head_seq is not None and ack.chain.head_seq > seq and ack.chain.head_hash:
+            seq, head_hash = ack.chain.head_seq, ack.chain.head_hash
+        return UploadCursor(seq, head_hash, {**cursor.signers, **sent})

@@ -1,0 +1,165 @@
+"""The connector sends its audit log to the tenant, which verifies it: real appends, real HTTPS.
+
+Entries appended before enrollment (local key) and after it (the enrolled
+key, with the `audit.signer-changed` entry that vouches for the local one)
+reach the tenant, which reports the chain verified against its own CA. The
+acknowledged head is remembered: a second run sends nothing, a lost cursor
+only resends what the tenant skips, a cursor ahead of the tenant restarts
+from the tenant's head; the heartbeat runs the upload after each answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bridge.audit import AuditEvent, append, load_signer, verify_state
+from bridge.audit.upload import SOURCE, AuditUpload, UploadCursor
+from bridge.runtime.enrollment import enroll
+from bridge.runtime.heartbeat import HeartbeatReporter
+from bridge.runtime.observability import ConnectorMetrics
+from bridge.settings import ConnectorSettings
+from bridge.state import ConnectorState
+from cloud.client import CloudClient
+from cloud.contract.attach import HierarchyRegistration
+from tests.cloud_service import RunningService
+from tests.held_deletes import admin_client
+
+HIERARCHY = "H-UPLOAD"
+
+
+def now() -> datetime:
+    """The connector's clock."""
+    return datetime.now(UTC)
+
+
+def record(state: ConnectorState, data_dir: Path, *numbers: int) -> None:
+    """Append one `workload.set` entry per number with the signer now in force."""
+    signer = load_signer(data_dir)
+    for n in numbers:
+        event = AuditEvent("cli:ana", "workload.set", "compliancePolicy", {"n": n})
+        append(state, signer, event, now=now())
+
+
+class Site:
+    """A connector's data directory and state, enrolled in a fresh tenant of the service."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.state = ConnectorState.open(None, data_dir=data_dir)
+        self.admin: CloudClient
+        self.connector: CloudClient
+        self.instance = ""
+
+
+@pytest_asyncio.fixture
+async def site(service: RunningService, tmp_path: Path) -> AsyncIterator[Site]:
+    """Two entries signed before enrollment, then an enrolled, registered connector."""
+    site = Site(tmp_path / "connector")
+    record(site.state, site.data_dir, 1, 2)
+    _, token = await service.tenant_with_admin(f"up-{uuid.uuid4().hex[:8]}")
+    site.admin = admin_client(service, token)
+    code = await site.admin.create_attach_code(hierarchy_id=HIERARCHY)
+    async with CloudClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
+        identity = await enroll(
+            anonymous,
+            site.data_dir,
+            attach_code=code.code,
+            hierarchy_id=HIERARCHY,
+            site_code="PS1",
+            version="test",
+        )
+        site.connector = anonymous.with_certificate(identity.chain_pem, identity.key_pem)
+    await site.connector.register_hierarchy(
+        HierarchyRegistration(hierarchy_id=HIERARCHY, site_code="PS1")
+    )
+    site.instance = f"{identity.tenant_id}/{identity.hierarchy_id}"
+    try:
+        yield site
+    finally:
+        await site.connector.close()
+        await site.admin.close()
+        site.state.close()
+
+
+def upload(site: Site, batch: int = 4) -> AuditUpload:
+    """The connector's upload, in small batches so a run takes several."""
+    return AuditUpload(site.state, site.connector, instance=site.instance, clock=now, batch=batch)
+
+
+@pytest.mark.asyncio
+async def test_the_tenant_verifies_what_the_connector_appended(site: Site) -> None:
+    record(site.state, site.data_dir, 3, 4, 5)  # the enrolled key: a signer change comes first
+    assert verify_state(site.state, site.data_dir).ok
+    assert site.state.audit.head().seq == 6  # type: ignore[union-attr]
+
+    report = await upload(site).run()
+    assert (report.sent, report.stored, report.error) == (6, 6, None)
+    assert (report.chain_state, report.head_seq) == ("verified", 6)
+
+    log = await site.admin.connector_audit_log(HIERARCHY)
+    chain = log.chain
+    assert (chain.state, chain.entries, chain.verified_through_seq) == ("verified", 6, 6)
+    assert chain.head_hash == site.state.audit.head().entry_hash  # type: ignore[union-attr]
+    assert [e.action for e in log.value][3] == "audit.signer-changed"
+    kinds = {s.kind: s.trusted_because for s in log.signers}
+    assert kinds["local"] == "vouched for by entry 3, signed by its successor"
+    assert kinds["connector"] is not None
+    assert kinds["connector"].endswith("issued by this tenant's CA")
+
+    again = await upload(site).run()
+    assert (again.sent, again.error) == (0, None), "the acknowledged head is remembered"
+    record(site.state, site.data_dir, 6)
+    one = await upload(site).run()
+    assert (one.sent, one.stored, one.head_seq) == (1, 1, 7)
+
+
+@pytest.mark.asyncio
+async def test_a_lost_or_wrong_cursor_costs_resends_only(site: Site) -> None:
+    record(site.state, site.data_dir, 3)
+    assert (await upload(site).run()).stored == 4
+    # Forgotten (another instance): everything is sent again and skipped.
+    with site.state.transaction() as tx:
+        tx.sources.save(SOURCE, "elsewhere", None, now=now())
+    resent = await upload(site).run()
+    assert (resent.sent, resent.stored, resent.chain_state) == (4, 0, "verified")
+    # Ahead of the tenant: refused with the tenant's head, and resumed from it.
+    record(site.state, site.data_dir, 4, 5, 6)
+    entries = site.state.audit.entries()
+    ahead = UploadCursor(entries[5].seq, entries[5].entry_hash)
+    with site.state.transaction() as tx:
+        tx.sources.save(SOURCE, site.instance, ahead.text(), now=now())
+    resumed = await upload(site).run()
+    assert (resumed.stored, resumed.head_seq, resumed.error) == (3, 7, None)
+    log = await site.admin.connector_audit_log(HIERARCHY)
+    assert (log.chain.state, log.chain.entries) == ("verified", 7)
+
+
+@pytest.mark.asyncio
+async def test_each_heartbeat_sends_what_the_tenant_lacks(site: Site, tmp_path: Path) -> None:
+    config = tmp_path / "connector.toml"
+    config.write_text(
+        f'data_dir = "{site.data_dir}"\n[site]\ndb = "{tmp_path / "site.db"}"\n'
+        f'[cloud]\nconnector_url = "https://127.0.0.1:1"\nca_file = "{tmp_path / "ca.pem"}"\n'
+    )
+    sender = upload(site)
+    reporter = HeartbeatReporter(
+        site.connector,
+        site.state,
+        ConnectorSettings.load(config),
+        ConnectorMetrics(),
+        version="test",
+        clock=now,
+        after_beat=sender.run,
+    )
+    await reporter.beat()
+    assert (await site.admin.connector_audit_log(HIERARCHY)).chain.entries == 2
+    record(site.state, site.data_dir, 3)
+    await reporter.beat()
+    chain = (await site.admin.connector_audit_log(HIERARCHY)).chain
+    assert (chain.entries, chain.state) == (4, "verified")
