@@ -152,6 +152,27 @@ def test_demo_once_syncs_exactly_and_reuses_its_site_and_tenant(tmp_path: Path) 
     assert again["co_management"]["begun"] == 0, "nothing to hand off again"
 
 
+def test_demo_runs_a_staged_rollout_to_its_end(tmp_path: Path) -> None:
+    args = ("demo", "--once", "--rollout", "--data-dir", str(tmp_path / "demo"))
+    first = run(*args, "--devices", "400", "--interval", "1")
+    assert first.returncode == 0, first.stderr
+    rollout = json.loads(first.stdout.strip().splitlines()[-1])["rollout"]
+    assert rollout["devices_changing"] > 0
+    # Stage by stage: each of the three applied in turn, the first two soaked, then completed.
+    assert rollout["phases"][-1] == "completed"
+    assert [
+        s for p, s in zip(rollout["phases"], rollout["stages"], strict=True) if p == "soaking"
+    ] == [1, 2]
+    assert sorted(set(rollout["stages"])) == [1, 2, 3]
+    assert (tmp_path / "demo" / "rollout.toml").exists()
+    audit = run("audit", "verify", "--config", str(tmp_path / "demo" / "connector.toml"))
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    # Once it ran, the site is as the document says: nothing more to roll out.
+    again = run(*args, "--interval", "1")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout.strip().splitlines()[-1])["rollout"]["already_done"] is True
+
+
 def test_demo_keeps_running_until_interrupted(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [

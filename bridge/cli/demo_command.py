@@ -20,6 +20,7 @@ from pathlib import Path
 
 import click
 
+from bridge.cli.demo_rollout_command import run_demo_rollout
 from bridge.cli.output import console, print_site_summary, progress_bar
 from bridge.runtime.demo import (
     ADMIN,
@@ -58,6 +59,12 @@ FIRST_SYNC_TIMEOUT = 600
 @click.option(
     "--interval", type=float, default=15, show_default=True, help="Seconds between cycles."
 )
+@click.option(
+    "--rollout",
+    "with_rollout",
+    is_flag=True,
+    help="After the first sync, run a staged rollout (Windows Update to the cloud, 3 stages).",
+)
 def demo(
     data_dir: Path,
     devices: int,
@@ -67,6 +74,7 @@ def demo(
     port: int | None,
     connector_port: int | None,
     interval: float,
+    with_rollout: bool,
 ) -> None:
     """Run cobridge on embedded defaults and show where to look."""
     started = time.perf_counter()
@@ -74,7 +82,7 @@ def demo(
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with progress_bar(devices, f"seeding {devices:,} devices", enabled=not once) as _advance:
-        site_devices = seed_embedded_site(data_dir / "site.db", devices, seed_value, reset=reset)
+        seed_embedded_site(data_dir / "site.db", devices, seed_value, reset=reset)
     default_port = 0 if once else 8443
     system = DemoSystem(
         data_dir,
@@ -83,7 +91,7 @@ def demo(
         interval=interval,
     )
     try:
-        code = asyncio.run(_run(system, once=once, started=started, site_devices=site_devices))
+        code = asyncio.run(_run(system, once=once, started=started, rollout=with_rollout))
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
@@ -94,7 +102,7 @@ def demo(
     raise SystemExit(code)
 
 
-async def _run(system: DemoSystem, *, once: bool, started: float, site_devices: int) -> int:
+async def _run(system: DemoSystem, *, once: bool, started: float, rollout: bool) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -105,9 +113,16 @@ async def _run(system: DemoSystem, *, once: bool, started: float, site_devices: 
         verification = await system.verify()
         seconds = round(time.perf_counter() - started, 2)
         if once:
-            click.echo(json.dumps(_summary(system, verification, seconds)))
-            return 0 if verification.exact else 1
+            summary = _summary(system, verification, seconds)
+            ended = True
+            if rollout:
+                summary["rollout"] = await run_demo_rollout(system, quiet=True)
+                ended = summary["rollout"]["phases"][-1] == "completed"
+            click.echo(json.dumps(summary))
+            return 0 if verification.exact and ended else 1
         _print_welcome(system, verification, seconds)
+        if rollout:
+            await run_demo_rollout(system, quiet=False)
         await _watch(system, stop)
     return 0
 
@@ -174,6 +189,9 @@ def _print_welcome(system: DemoSystem, verification: Verification, seconds: floa
     out.print(
         f"  .venv/bin/cobridge workloads set windows-update cloud --config {system.config_path}"
     )
+    out.print("  a staged rollout: .venv/bin/cobridge workloads example > rollout.toml, then")
+    out.print(f"  .venv/bin/cobridge workloads plan rollout.toml --config {system.config_path}")
+    out.print("  (or start the demo with --rollout to watch one run)")
     out.print("Watching for deltas (Ctrl-C stops everything)...")
 
 
