@@ -17,7 +17,9 @@ BENCHMARKS = {
     "b5-site": "bench.b5_site_read",
     "b5-directory": "bench.b5_directory",
     "b6-throttled": "bench.b6_throttled",
+    "b7-actions": "bench.b7_action_relay",
     "b8-rollout": "bench.b8_rollout_plan",
+    "b8-rollout-apply": "bench.b8_rollout_apply",
     "ingest": "bench.cloud_ingest",
 }
 
