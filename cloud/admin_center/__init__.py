@@ -12,6 +12,7 @@ from aiohttp import web
 from cloud.admin_center import (
     routes_actions,
     routes_audit,
+    routes_connector_audit,
     routes_connectors,
     routes_devices,
     routes_directory,
@@ -31,6 +32,7 @@ PAGES: tuple[Pages, ...] = (
     routes_held_deletes.pages,
     routes_quarantine.pages,
     routes_audit.pages,
+    routes_connector_audit.pages,
     routes_workloads.pages,
     routes_places.pages,
     routes_directory.pages,

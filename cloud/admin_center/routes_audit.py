@@ -15,6 +15,7 @@ from aiohttp import web
 
 from cloud.admin_center.web import PageError, Pages, Visit
 from cloud.store.audit_reads import AuditCursor, audit_actions, read_audit
+from cloud.store.connector_audit_reads import chains_of
 from cloud.store.device_view import aware_utc
 
 pages = Pages()
@@ -56,6 +57,8 @@ async def audit(visit: Visit) -> web.StreamResponse:
             limit=PAGE_SIZE,
         )
         actions = await audit_actions(conn, visit.tenant_id)
+        # Each connector's own signed log, linked from here (routes_connector_audit).
+        connector_chains = await chains_of(conn, visit.tenant_id)
     filters = {k: v for k, v in (("action", action), ("actor", actor)) if v}
     entries = [
         {**e, "at": aware_utc(e["at"]), "lines": _details(e["details"])} for e in page.entries
@@ -64,6 +67,7 @@ async def audit(visit: Visit) -> web.StreamResponse:
         "audit.html",
         entries=entries,
         actions=actions,
+        connector_chains=connector_chains,
         action=action,
         actor=actor,
         newest_url=f"/audit?{urlencode(filters)}" if after is not None else None,
