@@ -14,7 +14,7 @@ from bridge.audit.chain import chain_entry
 from cloud.client import CloudClient
 from cloud.contract.attach import HierarchyRegistration
 from cloud.contract.audit_chain import GENESIS
-from cloud.contract.connector_audit import AuditEntryIn, AuditSignerIn
+from cloud.contract.connector_audit import AuditEntryIn, AuditSignerIn, AuditUpload
 from tests.cloud_service import RunningService, new_key_and_csr
 
 T0 = datetime(2026, 11, 1, 8, 0, 0, 250000, tzinfo=UTC)
@@ -111,3 +111,11 @@ async def enrolled_connector(
     )
     signer = AuditSigner.from_pem(key_pem, kind="connector", certificate_pem=chain)
     return EnrolledConnector(client, enrolled.connector_id, signer)
+
+
+def upload_body(target: str, entries: int = 2) -> dict[str, Any]:
+    """The wire body of a new chain's first `entries` entries, by a fresh key sent along."""
+    signer, chain = local_signer(), Chain()
+    for _ in range(entries):
+        chain.add(signer, target=target)
+    return AuditUpload(signers=[signer_in(signer)], entries=wire(chain.entries)).wire()

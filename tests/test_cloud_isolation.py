@@ -42,6 +42,7 @@ from cloud.contract.attach import (
 )
 from cloud.contract.authority import AuthorityCommandBatch, AuthorityReport
 from cloud.contract.authority_views import AuthorityLogQuery
+from cloud.contract.connector_audit import AuditUpload, ConnectorAuditQuery
 from cloud.contract.devices import DeviceQuery
 from cloud.contract.directory import DirectoryComputerBatch, DirectoryQuery
 from cloud.contract.errors import ERROR_CODES
@@ -57,6 +58,7 @@ from cloud.store.linking import enroll_mdm_device
 from cloud.store.schema import cloud_metadata
 from tests.cloud_fixtures import make_hierarchy, record, smsid
 from tests.cloud_service import RunningService, new_key_and_csr, start_service
+from tests.connector_audit import upload_body
 
 ROLES = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
 PARAM = re.compile(r"\{(\w+)\}")
@@ -85,6 +87,9 @@ QUERIES = (DeviceQuery, HeldDevicesQuery, QuarantineQuery, AuthorityLogQuery, Di
 ADMIN_BODIES += (ActionRequest, BulkSelection, BulkActionRequest, ScriptCreate)
 CONNECTOR_BODIES += (ActionStarted, ActionResult)
 QUERIES += (ActionListQuery, ActionClaimQuery)
+# The connector's audit log (cloud.contract.connector_audit).
+CONNECTOR_BODIES += (AuditUpload,)
+QUERIES += (ConnectorAuditQuery,)
 TENANT_TABLES = [t for t in cloud_metadata.sorted_tables if "tenant_id" in t.c]
 # Bookkeeping that authenticating a call legitimately updates.
 VOLATILE = {("api_tokens", "last_used_at")}
@@ -932,6 +937,9 @@ async def test_connector_certificate_is_bound_to_its_tenant_and_hierarchy(
             body = {"actionId": b.action_ids[0]}  # beta's action: not alpha's to run
         elif endpoint.body is ActionResult:
             body = {"actionId": b.action_ids[0], "state": "succeeded", "output": "forged"}
+        elif endpoint.body is AuditUpload:
+            # Entries naming beta's hierarchy start alpha's own chain, never touch beta's.
+            body = upload_body(f"{b.hierarchy_id}/{b.connector_id}")
         names_beta_action = endpoint.body in (ActionStarted, ActionResult)
         targets_hierarchy = (
             endpoint.body is not None and "hierarchy_id" in endpoint.body.model_fields

@@ -55,6 +55,7 @@ from cloud.contract.authority import (
     AuthorityReport,
     AuthorityState,
 )
+from cloud.contract.connector_audit import AuditUpload
 from cloud.contract.directory import DirectoryComputer, DirectoryComputerBatch
 from cloud.contract.errors import ERROR_CODES
 from cloud.contract.inventory import CollectionRecord, IngestBatch
@@ -66,6 +67,7 @@ from cloud.service.routes_devices import MdmEnrollment
 from cloud.service.routes_system import service_version
 from tests.cloud_fixtures import batch, comanaged, record
 from tests.cloud_service import RunningService, new_key_and_csr, start_service
+from tests.connector_audit import upload_body
 from workloads.catalog import Holder, Workload
 from workloads.handoff import Phase
 from workloads.messages import Op
@@ -426,6 +428,7 @@ def example_bodies() -> dict[type[BaseModel], dict[str, Any]]:
                 )
             ]
         ).wire(),
+        AuditUpload: upload_body("compliancePolicy"),
     } | action_example_bodies()
 
 
@@ -630,6 +633,12 @@ async def test_answers_validate_against_the_documented_responses(service: Runnin
         admin, "GET", api, f"/api/v1/devices/{attached['id']}", "/api/v1/devices/{deviceId}"
     )
     assert detail["activeDirectory"]["name"] == "LINKED"
+    # The connector's audit log: uploaded, then read with its chain's status.
+    route = "/connector/v1/audit/entries"
+    await check(connector, "POST", curl, route, route, upload_body("compliancePolicy"))
+    route = "/api/v1/hierarchies/{hierarchyId}/auditLog"
+    log = await check(admin, "GET", api, "/api/v1/hierarchies/H-OAS/auditLog?$top=1", route)
+    assert (log["chain"]["entries"], log["nextBefore"]) == (2, 2)
     await check(
         admin, "DELETE", api, f"/api/v1/tokens/{made['tokenId']}", "/api/v1/tokens/{tokenId}"
     )
