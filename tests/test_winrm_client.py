@@ -235,3 +235,16 @@ def test_every_command_sent_is_recorded_with_its_shell(device: WinRMResponder) -
     assert len(shells) == 2
     assert set(device.deleted) == shells
     assert all(isinstance(sent, SentCommand) for sent in device.commands)
+
+
+def test_devices_are_reached_directly_whatever_the_environment_says(
+    device: WinRMResponder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    protocol = client().protocol(HOST)
+    protocol.open_shell()
+    session = protocol.transport.session
+    assert session is not None
+    assert session.trust_env is False  # no proxy variables, no .netrc credentials
+    sent = device.mock.calls[-1].request.req_kwargs  # type: ignore[union-attr]
+    assert "https" not in sent["proxies"]

@@ -30,34 +30,27 @@ from urllib.parse import urlsplit
 
 import requests
 import responses
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-NS = {
-    "s": "http://www.w3.org/2003/05/soap-envelope",
-    "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
-    "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
-    "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
-}
-SHELL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
-ACTIONS = {
-    "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create": "create",
-    f"{SHELL}/Command": "command",
-    f"{SHELL}/Receive": "receive",
-    f"{SHELL}/Signal": "signal",
-    "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete": "delete",
-}
-REPLY_ACTIONS = {
-    "create": "http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse",
-    "command": f"{SHELL}/CommandResponse",
-    "receive": f"{SHELL}/ReceiveResponse",
-    "signal": f"{SHELL}/SignalResponse",
-    "delete": "http://schemas.xmlsoap.org/ws/2004/09/transfer/DeleteResponse",
-}
-FAULT_ACTION = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
-OPERATION_TIMEOUT_CODE = 2150858793
+from tests.winrm_envelopes import (
+    ACTIONS,
+    CHALLENGE,
+    NS,
+    SHELL,
+    Answer,
+    authorized,
+    b64,
+    find_text,
+    injected_failure,
+    invalid_selectors,
+    operation_timeout,
+    option_value,
+    reply,
+    selected_shell,
+    soap_fault,
+)
+
 _URL = re.compile(r"^https?://[^/]+/wsman$")
 _WRITE = re.compile(r"\[Console\]::Out\.Write\('([^']*)'")
-Answer = tuple[int, dict[str, str], str]
 
 
 @dataclass(frozen=True)
@@ -209,17 +202,17 @@ class WinRMResponder:
         host = (urlsplit(str(request.url)).hostname or "").lower()
         body = request.body if isinstance(request.body, bytes) else str(request.body).encode()
         root = ET.fromstring(body)
-        action = ACTIONS[_text(root, "s:Header/a:Action")]
-        message_id = _text(root, "s:Header/a:MessageID")
+        action = ACTIONS[find_text(root, "s:Header/a:Action")]
+        message_id = find_text(root, "s:Header/a:MessageID")
         assert message_id.startswith("uuid:"), message_id
         assert request.headers["Content-Type"].startswith("application/soap+xml")
         with self._lock:
             self.steps[(host, action)] += 1
             failure = self._take_failure(host, action)
         if failure is not None:
-            return _failure(failure, host, action, message_id)
-        if self.credentials is not None and not _authorized(request, self.credentials):
-            return 401, _CHALLENGE, ""
+            return injected_failure(failure, host, action, message_id)
+        if self.credentials is not None and not authorized(request, self.credentials):
+            return 401, CHALLENGE, ""
         try:
             answer = getattr(self, f"_{action}")(host, root, message_id)
         finally:
@@ -241,7 +234,7 @@ class WinRMResponder:
 
     def _create(self, host: str, root: ET.Element, message_id: str) -> Answer:
         shell_id = str(uuid.uuid4()).upper()
-        codepage = _option(root, "WINRS_CODEPAGE")
+        codepage = option_value(root, "WINRS_CODEPAGE")
         with self._lock:
             self._host(host).shells[shell_id] = {}
             self._codepages[shell_id] = codepage
@@ -256,19 +249,19 @@ class WinRMResponder:
             f"<rsp:OutputStreams>stdout stderr</rsp:OutputStreams>"
             f"<rsp:CodePage>{codepage or 437}</rsp:CodePage></rsp:Shell>"
         )
-        return _ok("create", message_id, body)
+        return reply("create", message_id, body)
 
     def _command(self, host: str, root: ET.Element, message_id: str) -> Answer:
-        shell_id = _shell_id(root)
+        shell_id = selected_shell(root)
         line = root.find("s:Body/rsp:CommandLine", NS)
         if line is None:
-            return _fault(
+            return soap_fault(
                 message_id, "s:Sender", "w:InvalidParameter", "no CommandLine", 2150858882
             )
         with self._lock:
             shells = self._host(host).shells
             if shell_id not in shells:
-                return _invalid_selectors(message_id, shell_id)
+                return invalid_selectors(message_id, shell_id)
         arguments = (line.findtext("rsp:Arguments", "", NS) or "").split()
         sent = SentCommand(
             host=host,
@@ -276,14 +269,18 @@ class WinRMResponder:
             command_id=str(uuid.uuid4()).upper(),
             command=line.findtext("rsp:Command", "", NS) or "",
             arguments=tuple(arguments),
-            skip_cmd_shell=_option(root, "WINRS_SKIP_CMD_SHELL") == "TRUE",
+            skip_cmd_shell=option_value(root, "WINRS_SKIP_CMD_SHELL") == "TRUE",
             codepage=self._codepages.get(shell_id),
         )
-        reply = self._handlers.get(host, self._default)(sent)
-        size = -(-len(reply.stdout) // max(1, reply.chunks)) or 1
-        parts = [reply.stdout[i : i + size] for i in range(0, len(reply.stdout), size)] or [b""]
+        produced = self._handlers.get(host, self._default)(sent)
+        size = -(-len(produced.stdout) // max(1, produced.chunks)) or 1
+        parts = [produced.stdout[i : i + size] for i in range(0, len(produced.stdout), size)] or [
+            b""
+        ]
         with self._lock:
-            shells[shell_id][sent.command_id] = _Command(sent, reply, reply.pending_receives, parts)
+            shells[shell_id][sent.command_id] = _Command(
+                sent, produced, produced.pending_receives, parts
+            )
             self.commands.append(sent)
             self.active[host] += 1
             self.peak_active = max(self.peak_active, sum(self.active.values()))
@@ -292,39 +289,39 @@ class WinRMResponder:
             )
             self._lock.notify_all()
         body = f"<rsp:CommandResponse><rsp:CommandId>{sent.command_id}</rsp:CommandId></rsp:CommandResponse>"
-        return _ok("command", message_id, body)
+        return reply("command", message_id, body)
 
     def _receive(self, host: str, root: ET.Element, message_id: str) -> Answer:
-        shell_id = _shell_id(root)
+        shell_id = selected_shell(root)
         stream = root.find("s:Body/rsp:Receive/rsp:DesiredStream", NS)
         command_id = stream.get("CommandId", "") if stream is not None else ""
         with self._lock:
             command = self._host(host).shells.get(shell_id, {}).get(command_id)
             if command is None:
-                return _invalid_selectors(message_id, shell_id)
+                return invalid_selectors(message_id, shell_id)
             if self._hold is not None and not command.held:
                 command.held = True
                 wanted, at_most = self._hold
                 self._lock.wait_for(lambda: sum(self.active.values()) >= wanted, at_most)
             if command.pending > 0:
                 command.pending -= 1
-                return _operation_timeout(message_id)
+                return operation_timeout(message_id)
             chunk = command.chunks.pop(0)
             last = not command.chunks
         if self.latency and last:
             time.sleep(self.latency)  # the command's run time (benchmarks only)
-        streams = f'<rsp:Stream Name="stdout" CommandId="{command_id}">{_b64(chunk)}</rsp:Stream>'
+        streams = f'<rsp:Stream Name="stdout" CommandId="{command_id}">{b64(chunk)}</rsp:Stream>'
         state = "Running"
         exit_code = ""
         if last:
-            reply = command.reply
-            if reply.stderr:
-                streams += f'<rsp:Stream Name="stderr" CommandId="{command_id}">{_b64(reply.stderr)}</rsp:Stream>'
+            produced = command.reply
+            if produced.stderr:
+                streams += f'<rsp:Stream Name="stderr" CommandId="{command_id}">{b64(produced.stderr)}</rsp:Stream>'
             streams += (
                 f'<rsp:Stream Name="stdout" CommandId="{command_id}" End="true"></rsp:Stream>'
                 f'<rsp:Stream Name="stderr" CommandId="{command_id}" End="true"></rsp:Stream>'
             )
-            state, exit_code = "Done", f"<rsp:ExitCode>{reply.exit_code}</rsp:ExitCode>"
+            state, exit_code = "Done", f"<rsp:ExitCode>{produced.exit_code}</rsp:ExitCode>"
             with self._lock:
                 self._finish(host, command)
         body = (
@@ -333,10 +330,10 @@ class WinRMResponder:
             f'State="{SHELL}/CommandState/{state}">{exit_code}</rsp:CommandState>'
             "</rsp:ReceiveResponse>"
         )
-        return _ok("receive", message_id, body)
+        return reply("receive", message_id, body)
 
     def _signal(self, host: str, root: ET.Element, message_id: str) -> Answer:
-        shell_id = _shell_id(root)
+        shell_id = selected_shell(root)
         signal = root.find("s:Body/rsp:Signal", NS)
         command_id = signal.get("CommandId", "") if signal is not None else ""
         code = root.findtext("s:Body/rsp:Signal/rsp:Code", "", NS)
@@ -344,131 +341,26 @@ class WinRMResponder:
         with self._lock:
             command = self._host(host).shells.get(shell_id, {}).get(command_id)
             if command is None:
-                return _invalid_selectors(message_id, shell_id)
+                return invalid_selectors(message_id, shell_id)
             self.signals.append((host, command_id))
             self._finish(host, command)
-        return _ok("signal", message_id, "<rsp:SignalResponse/>")
+        return reply("signal", message_id, "<rsp:SignalResponse/>")
 
     def _delete(self, host: str, root: ET.Element, message_id: str) -> Answer:
-        shell_id = _shell_id(root)
+        shell_id = selected_shell(root)
         with self._lock:
             commands = self._host(host).shells.pop(shell_id, None)
             if commands is None:
-                return _invalid_selectors(message_id, shell_id)
+                return invalid_selectors(message_id, shell_id)
             for command in commands.values():
                 self._finish(host, command)
             self.deleted.append(shell_id)
-        return _ok("delete", message_id, "")
+        return reply("delete", message_id, "")
 
     def _finish(self, host: str, command: _Command) -> None:
         if not command.done:
             command.done = True
             self.active[host] -= 1
-
-
-_CHALLENGE = {"WWW-Authenticate": 'Negotiate, Basic realm="WSMAN"', "Content-Length": "0"}
-
-
-def _text(root: ET.Element, path: str) -> str:
-    return (root.findtext(path, "", NS) or "").strip()
-
-
-def _option(root: ET.Element, name: str) -> str | None:
-    for option in root.iterfind("s:Header/w:OptionSet/w:Option", NS):
-        if option.get("Name") == name:
-            return (option.text or "").strip()
-    return None
-
-
-def _shell_id(root: ET.Element) -> str:
-    for selector in root.iterfind("s:Header/w:SelectorSet/w:Selector", NS):
-        if selector.get("Name") == "ShellId":
-            return (selector.text or "").strip()
-    return ""
-
-
-def _authorized(request: requests.PreparedRequest, credentials: tuple[str, str]) -> bool:
-    header = request.headers.get("Authorization", "")
-    expected = base64.b64encode(":".join(credentials).encode()).decode()
-    return header == f"Basic {expected}"
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _envelope(action: str, relates_to: str, body: str) -> str:
-    return (
-        '<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
-        'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
-        'xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer" '
-        'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" '
-        f'xmlns:rsp="{SHELL}" '
-        'xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd">'
-        f"<s:Header><a:Action>{action}</a:Action>"
-        f"<a:MessageID>uuid:{str(uuid.uuid4()).upper()}</a:MessageID>"
-        "<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>"
-        f"<a:RelatesTo>{relates_to}</a:RelatesTo></s:Header>"
-        f"<s:Body>{body}</s:Body></s:Envelope>"
-    )
-
-
-def _ok(step: str, relates_to: str, body: str) -> Answer:
-    headers = {"Content-Type": "application/soap+xml;charset=UTF-8"}
-    return 200, headers, _envelope(REPLY_ACTIONS[step], relates_to, body)
-
-
-def _fault(relates_to: str, code: str, subcode: str, reason: str, wsman_code: int) -> Answer:
-    body = (
-        f"<s:Fault><s:Code><s:Value>{code}</s:Value><s:Subcode><s:Value>{subcode}</s:Value>"
-        f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{reason}</s:Text></s:Reason>'
-        "<s:Detail><f:WSManFault "
-        'xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" '
-        f'Code="{wsman_code}" Machine="host"><f:Message>{reason}</f:Message></f:WSManFault>'
-        "</s:Detail></s:Fault>"
-    )
-    headers = {"Content-Type": "application/soap+xml;charset=UTF-8"}
-    return 500, headers, _envelope(FAULT_ACTION, relates_to, body)
-
-
-def _invalid_selectors(relates_to: str, shell_id: str) -> Answer:
-    reason = (
-        "The WS-Management service cannot process the request because the request "
-        f"contained invalid selectors for the resource. (ShellId {shell_id} not found)"
-    )
-    return _fault(relates_to, "s:Sender", "w:InvalidSelectors", reason, 2150858843)
-
-
-def _operation_timeout(relates_to: str) -> Answer:
-    reason = "The WS-Management service cannot complete the operation within the time specified in OperationTimeout."
-    return _fault(relates_to, "s:Receiver", "w:TimedOut", reason, OPERATION_TIMEOUT_CODE)
-
-
-def _failure(kind: str, host: str, step: str, message_id: str) -> Answer | Exception:
-    url = f"https://{host}/wsman"
-    if kind == "unreachable":
-        refused = NewConnectionError(None, "Failed to establish a new connection: [Errno 111]")
-        return requests.exceptions.ConnectionError(MaxRetryError(None, url, refused))  # type: ignore[arg-type]
-    if kind == "reset":
-        return requests.exceptions.ConnectionError("Connection reset by peer")
-    if kind == "timeout":
-        return requests.exceptions.ReadTimeout(f"read timed out ({step})")
-    if kind == "unauthorized":
-        return 401, _CHALLENGE, ""
-    if kind == "forbidden":
-        return 403, {}, ""
-    if kind == "garbled":
-        return 200, {"Content-Type": "application/soap+xml"}, "<s:Envelope><s:Body>\x00half an ans"
-    if kind == "unrelated":
-        return _ok(step, f"uuid:{uuid.uuid4()}", "")
-    if kind == "http500":
-        return 500, {"Content-Type": "text/html"}, "<html><body>Internal Server Error</body></html>"
-    if kind == "http503":
-        return 503, {"Content-Type": "text/html"}, "<html><body>Service Unavailable</body></html>"
-    if kind.startswith("fault:"):
-        subcode = kind.partition(":")[2]
-        return _fault(message_id, "s:Receiver", f"w:{subcode}", f"{subcode} injected", 2150858890)
-    raise ValueError(f"unknown failure kind {kind!r}")
 
 
 def iter_scripts(responder: WinRMResponder, host: str | None = None) -> Iterator[str]:

@@ -6,7 +6,7 @@ reports each `ActionResult`, journalled in the connector's state so that a
 restart neither loses a result nor runs a script or restart twice.
 """
 
-from bridge.actions.engine import ActionRelay, RelayStats
+from bridge.actions.engine import ActionRelay
 from bridge.actions.options import RelayOptions
 from bridge.actions.ports import (
     ActionKind,
@@ -16,6 +16,7 @@ from bridge.actions.ports import (
     DeviceClient,
     ResultState,
 )
+from bridge.actions.reporting import RelayStats
 
 __all__ = [
     "ActionKind",

@@ -27,7 +27,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -36,11 +36,11 @@ from bridge.actions import outcomes
 from bridge.actions.options import RelayOptions
 from bridge.actions.outcomes import Timing
 from bridge.actions.ports import ActionResult, ActionSource, ClaimedAction, DeviceClient
+from bridge.actions.reporting import RelayStats, ResultReporter
 from bridge.state import ConnectorState
 from bridge.state.actions import ActionRun, NewActionRun
-from onprem.errors import InvalidDeviceTarget, ScriptHashMismatch, WinRMError
-from onprem.winrm import schedule_id, script_digest
-from onprem.winrm.config import check_host
+from onprem.errors import WinRMError
+from onprem.winrm import CommandOutput, ScheduleOutcome
 from workloads.errors import CobridgeError
 
 logger = logging.getLogger(__name__)
@@ -50,27 +50,6 @@ EMPTY_CLAIM_PAUSE = 0.5
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class RelayStats:
-    """What the relay did since it was made."""
-
-    claimed: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    expired: int = 0
-    interrupted: int = 0
-    skipped: int = 0
-    retries: int = 0
-    reported: int = 0
-    report_failures: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def finished(self) -> int:
-        """Actions that ended here (succeeded, failed or expired)."""
-        return self.succeeded + self.failed + self.expired
 
 
 @dataclass
@@ -108,7 +87,7 @@ class ActionRelay:
         self._devices: dict[str, _DeviceSlot] = {}
         self._global = asyncio.Semaphore(self.options.global_concurrency)
         self._pool: ThreadPoolExecutor | None = None
-        self._reports_waiting = False
+        self._results = ResultReporter(source, state, self.stats, clock)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Resume, then claim and run actions until `stop` is set; in-flight commands finish."""
@@ -116,9 +95,10 @@ class ActionRelay:
         async with self._open():
             await self.resume()
             while not stop.is_set():
-                if self._reports_waiting:
-                    await self._flush_reports()
-                room = self.options.pending_limit - len(self._tasks)
+                await self._results.journal_acknowledged()
+                if self._results.waiting:
+                    await self._results.flush(self._tasks)
+                room = self._room()
                 if room <= 0:
                     await self._until_first_done(stop)
                     continue
@@ -131,7 +111,7 @@ class ActionRelay:
                     continue
                 await self._accept(claimed)
                 if not claimed and (
-                    self._reports_waiting or loop.time() - asked < EMPTY_CLAIM_PAUSE
+                    self._results.waiting or loop.time() - asked < EMPTY_CLAIM_PAUSE
                 ):
                     # Results to retry, or an empty answer that did not wait: do not spin.
                     await _wait(stop, self.options.report_retry_seconds)
@@ -144,7 +124,7 @@ class ActionRelay:
         async with self._open():
             await self.resume()
             while True:
-                room = self.options.pending_limit - len(self._tasks)
+                room = self._room()
                 claimed = await self._source.claim(room, 0) if room > 0 else []
                 if claimed:
                     await self._accept(claimed)
@@ -152,7 +132,7 @@ class ActionRelay:
                     await self._until_first_done(None)
                 else:
                     break
-            await self._flush_reports()
+            await self._results.flush(self._tasks)
         return self.stats
 
     async def resume(self) -> None:
@@ -165,9 +145,14 @@ class ActionRelay:
                 await self._interrupted(run)
             else:
                 self._spawn(action)
-        await self._flush_reports()
+        await self._results.flush(self._tasks)
 
     # -- claiming -----------------------------------------------------------
+
+    def _room(self) -> int:
+        """How many actions to claim now: none while over half the backlog is held (claim in bulk)."""
+        held, limit = len(self._tasks), self.options.pending_limit
+        return 0 if held > limit // 2 else limit - held
 
     async def _claim(
         self, limit: int, wait_seconds: float, stop: asyncio.Event
@@ -201,7 +186,7 @@ class ActionRelay:
             if run.state == "finished":
                 # Offered again after it ended here: tell the tenant again, never run it again.
                 if run.result is not None:
-                    await self._report(ActionResult.from_payload(run.result))
+                    await self._results.report(ActionResult.from_payload(run.result))
             elif run.state == "started" and not action.idempotent:
                 await self._interrupted(run)
             else:
@@ -231,10 +216,10 @@ class ActionRelay:
                 Timing(None, self._clock()),
             )
         if result is not None:
-            await self._finish(result)
+            await self._results.finish(result)
 
     async def _run(self, action: ClaimedAction) -> ActionResult | None:
-        refusal = _refusal(action)
+        refusal = outcomes.refusal(action)
         if refusal is not None:
             timing = Timing(None, self._clock())
             return outcomes.failed(action.action_id, refusal, timing, self.options.max_result_chars)
@@ -262,25 +247,33 @@ class ActionRelay:
     async def _attempts(self, action: ClaimedAction) -> ActionResult:
         loop = asyncio.get_running_loop()
         started_at: datetime | None = None
-        attempts = 0
+        journalled: list[int] = []
         try:
             async for attempt in self._retrying(action):
                 with attempt:
-                    # Journalled (committed) before the command can reach the device.
-                    attempts = await asyncio.to_thread(
-                        self._state.actions.mark_started, action.action_id, now=self._clock()
-                    )
                     started_at = started_at or self._clock()
                     outcome = await loop.run_in_executor(
-                        self._pool, outcomes.run_on_device, self._client, action
+                        self._pool, self._journal_then_run, action, journalled
                     )
         except WinRMError as exc:
+            attempts = journalled[-1] if journalled else 0
             self.stats.retries += max(0, attempts - 1)
             timing = Timing(started_at, self._clock(), attempts)
             return outcomes.failed(action.action_id, exc, timing, self.options.max_result_chars)
+        attempts = journalled[-1]
         self.stats.retries += max(0, attempts - 1)
         timing = Timing(started_at, self._clock(), attempts)
         return outcomes.succeeded(action, outcome, timing, self.options.max_result_chars)
+
+    def _journal_then_run(
+        self, action: ClaimedAction, journalled: list[int]
+    ) -> ScheduleOutcome | CommandOutput:
+        """One attempt, in a worker thread: journalled (committed) before the command is sent."""
+        attempt = self._state.actions.mark_started(action.action_id, now=self._clock())
+        if attempt == 0:
+            raise CobridgeError(f"action {action.action_id} already ended: not sent again")
+        journalled.append(attempt)
+        return outcomes.run_on_device(self._client, action)
 
     def _retrying(self, action: ClaimedAction) -> AsyncRetrying:
         options = self.options
@@ -309,50 +302,9 @@ class ActionRelay:
             "run on the device, and is not run again"
         )
         timing = Timing(run.started_at, self._clock(), run.attempts)
-        await self._finish(outcomes.refused(run.action_id, outcomes.INTERRUPTED, message, timing))
-
-    # -- results ------------------------------------------------------------
-
-    async def _finish(self, result: ActionResult) -> None:
-        now = self._clock()
-        await asyncio.to_thread(
-            self._state.actions.finish, result.action_id, result.to_payload(), now=now
+        await self._results.finish(
+            outcomes.refused(run.action_id, outcomes.INTERRUPTED, message, timing)
         )
-        if result.state == "succeeded":
-            self.stats.succeeded += 1
-        elif result.state == "expired":
-            self.stats.expired += 1
-        else:
-            self.stats.failed += 1
-        if result.error_code:
-            self.stats.errors[result.error_code] = self.stats.errors.get(result.error_code, 0) + 1
-        await self._report(result)
-
-    async def _report(self, result: ActionResult) -> bool:
-        try:
-            await self._source.report(result)
-        except CobridgeError as exc:
-            self.stats.report_failures += 1
-            self._reports_waiting = True
-            logger.warning("reporting action %s failed: %s", result.action_id, exc.message)
-            return False
-        await asyncio.to_thread(
-            self._state.actions.mark_reported, [result.action_id], now=self._clock()
-        )
-        self.stats.reported += 1
-        return True
-
-    async def _flush_reports(self) -> None:
-        """Report journalled results the tenant has not acknowledged, until one fails."""
-        self._reports_waiting = False
-        while True:
-            runs = await asyncio.to_thread(self._state.actions.unreported, 100)
-            waiting = [r for r in runs if r.action_id not in self._tasks and r.result is not None]
-            if not waiting:
-                return
-            for run in waiting:
-                if not await self._report(ActionResult.from_payload(run.result or {})):
-                    return
 
     # -- plumbing -----------------------------------------------------------
 
@@ -369,6 +321,7 @@ class ActionRelay:
                 if not entry.committed:
                     entry.task.cancel()
             await asyncio.gather(*(e.task for e in self._tasks.values()), return_exceptions=True)
+            await self._results.journal_acknowledged()
             self._pool.shutdown(wait=True)
             self._pool = None
 
@@ -398,28 +351,6 @@ class ActionRelay:
         finally:
             if stopped is not None:
                 stopped.cancel()
-
-
-def _refusal(action: ClaimedAction) -> CobridgeError | None:
-    """Why an action is refused before anything is sent (None: it may run)."""
-    problem = action.problem()
-    if problem is not None:
-        return outcomes.InvalidAction(f"the action cannot be run: {problem}")
-    try:
-        check_host(action.host)
-        if action.kind == "trigger_schedule":
-            schedule_id(action.schedule_id or "")
-    except ValueError as exc:
-        return InvalidDeviceTarget(f"the action cannot be run: {exc}")
-    if (
-        action.kind == "run_script"
-        and script_digest(action.script or "") != (action.script_sha256 or "").strip().lower()
-    ):
-        return ScriptHashMismatch(
-            "the script does not match its approved SHA-256: it was not sent",
-            hint="the script changed after it was approved: approve it again",
-        )
-    return None
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

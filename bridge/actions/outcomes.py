@@ -12,8 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bridge.actions.ports import ActionResult, ClaimedAction, DeviceClient
-from onprem.errors import ClientActionRefused, WinRMCommandFailed
-from onprem.winrm import CommandOutput, ScheduleOutcome
+from onprem.errors import (
+    ClientActionRefused,
+    InvalidDeviceTarget,
+    ScriptHashMismatch,
+    WinRMCommandFailed,
+)
+from onprem.winrm import CommandOutput, ScheduleOutcome, schedule_id, script_digest
+from onprem.winrm.config import check_host
 from workloads.errors import CobridgeError
 
 # Stable codes of failures the relay itself decides (the rest are the adapter's codes).
@@ -119,3 +125,25 @@ def expired(action: ClaimedAction, now: datetime) -> ActionResult:
         error_code=EXPIRED,
         message=f"not started: the action expired at {action.expires_at.isoformat()}",
     )
+
+
+def refusal(action: ClaimedAction) -> CobridgeError | None:
+    """Why an action is refused before anything is sent (None: it may run)."""
+    problem = action.problem()
+    if problem is not None:
+        return InvalidAction(f"the action cannot be run: {problem}")
+    try:
+        check_host(action.host)
+        if action.kind == "trigger_schedule":
+            schedule_id(action.schedule_id or "")
+    except ValueError as exc:
+        return InvalidDeviceTarget(f"the action cannot be run: {exc}")
+    if (
+        action.kind == "run_script"
+        and script_digest(action.script or "") != (action.script_sha256 or "").strip().lower()
+    ):
+        return ScriptHashMismatch(
+            "the script does not match its approved SHA-256: it was not sent",
+            hint="the script changed after it was approved: approve it again",
+        )
+    return None

@@ -72,10 +72,16 @@ class ScheduleOutcome:
 
 
 class _CheckedProtocol(Protocol):
-    """pywinrm's Protocol, refusing any answer that does not relate to its request."""
+    """pywinrm's Protocol, refusing any answer that does not relate to its request.
+
+    Its session ignores the environment (proxy variables, .netrc): devices are
+    reached directly, with the configured credentials only.
+    """
 
     def send_message(self, message: str) -> bytes:
         """Send one envelope; the answer's RelatesTo must equal the request's MessageID."""
+        if self.transport.session is None:
+            self.transport.build_session().trust_env = False
         answer = super().send_message(message)
         sent = _MESSAGE_ID.search(message)
         # pywinrm parses the same answer with ElementTree; expat bounds entity
