@@ -10,7 +10,8 @@ latency (COBRIDGE_BENCH_B7_LATENCY_MS, default 100 ms). With a global limit
 of G (COBRIDGE_BENCH_B7_CONCURRENCY, default 12) the bound is G / latency
 actions per second; the relay's figure is printed beside it.
 
-Baselines in the same run: the WinRM adapter alone, the same number of
+Baselines in the same run (COBRIDGE_BENCH_B7_SAMPLE calls each, default
+600): the WinRM adapter alone, the same number of
 threads calling it back to back with the same latency and no relay; and the
 relay with no latency at all, which is what the relay, pywinrm and the mock
 cost in CPU on this machine (the ceiling no concurrency limit can lift).
@@ -107,7 +108,7 @@ def run(*, large: bool, data_dir: str) -> None:
         shutil.rmtree(root / name, ignore_errors=True)
         (root / name).mkdir(parents=True)
         directories.append(str(root / name))
-    sample = max(600, count // 10)
+    sample = _env("COBRIDGE_BENCH_B7_SAMPLE", 600)
     relay = measure(
         f"relay: {count:,} actions, {concurrency} at once, {latency * 1000:g} ms each",
         relay_actions,
@@ -132,7 +133,7 @@ def run(*, large: bool, data_dir: str) -> None:
         concurrency,
     )
     report(
-        "B7 action relay (10k client actions on a mocked WinRM fleet)",
+        f"B7 action relay ({count:,} client actions on a mocked WinRM fleet)",
         [relay, raw, ceiling],
         [
             f"bound (limit / latency): {bound:,.0f} actions/s; relay {relay.rate:,.0f}/s "
