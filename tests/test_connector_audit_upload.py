@@ -5,11 +5,13 @@ key, with the `audit.signer-changed` entry that vouches for the local one)
 reach the tenant, which reports the chain verified against its own CA. The
 acknowledged head is remembered: a second run sends nothing, a lost cursor
 only resends what the tenant skips, a cursor ahead of the tenant restarts
-from the tenant's head; the heartbeat runs the upload after each answer.
+from the tenant's head; the heartbeat runs the upload after each answer,
+and the running connector sends its log after its first cycle.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -23,12 +25,15 @@ from bridge.audit.upload import SOURCE, AuditUpload, UploadCursor
 from bridge.runtime.enrollment import enroll
 from bridge.runtime.heartbeat import HeartbeatReporter
 from bridge.runtime.observability import ConnectorMetrics
+from bridge.runtime.runner import ConnectorRunner
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
 from cloud.client import CloudClient
 from cloud.contract.attach import HierarchyRegistration
 from tests.cloud_service import RunningService
 from tests.held_deletes import admin_client
+from tests.sync_rig import seeded_site
+from tests.test_connector_runtime import write_config
 
 HIERARCHY = "H-UPLOAD"
 
@@ -163,3 +168,41 @@ async def test_each_heartbeat_sends_what_the_tenant_lacks(site: Site, tmp_path: 
     await reporter.beat()
     chain = (await site.admin.connector_audit_log(HIERARCHY)).chain
     assert (chain.entries, chain.state) == (4, "verified")
+
+
+@pytest.mark.asyncio
+async def test_entries_from_before_enrollment_are_vouched_for_at_once(site: Site) -> None:
+    sender = AuditUpload(
+        site.state, site.connector, instance=site.instance, clock=now, data_dir=site.data_dir
+    )
+    report = await sender.run()
+    assert (report.sent, report.chain_state) == (3, "verified")
+    entries = site.state.audit.entries()
+    assert entries[-1].action == "audit.signer-changed"
+    assert verify_state(site.state, site.data_dir).ok
+    assert (await sender.run()).sent == 0, "handed over once"
+
+
+@pytest.mark.asyncio
+async def test_the_running_connector_sends_its_log(service: RunningService, tmp_path: Path) -> None:
+    seeded_site(tmp_path / "site.db", 20, seed=5).dispose()
+    _, token = await service.tenant_with_admin(f"run-{uuid.uuid4().hex[:8]}")
+    async with admin_client(service, token) as admin:
+        settings = ConnectorSettings.load(
+            write_config(tmp_path, service, (await admin.create_attach_code()).code)
+        )
+        with ConnectorState.open(None, data_dir=settings.data_dir) as state:
+            record(state, settings.data_dir, 1, 2)  # before the connector ever enrolled
+        runner = ConnectorRunner(settings)
+        assert await asyncio.wait_for(runner.run(once=True), 60) == 0
+        # After the heartbeat that follows the cycle, at the latest (an earlier one may send).
+        report = runner.last_audit_upload
+        assert report is not None
+        assert report.error is None
+        [hierarchy] = await admin.list_hierarchies()
+        log = await admin.connector_audit_log(hierarchy.hierarchy_id)
+        assert (log.chain.state, log.chain.entries, log.chain.verified_through_seq) == (
+            "verified",
+            3,
+            3,
+        )

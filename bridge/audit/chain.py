@@ -100,24 +100,46 @@ def append(
     normalized = event.normalized()
     now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     with store.transaction() as tx:
-        head = tx.audit.lock_head()
-        seq, prev_hash = (head.seq, head.entry_hash) if head else (0, GENESIS)
-        tx.audit.add_signer(signer.record(now))
-        if head is not None and head.signer != signer.fingerprint:
-            change = AuditEvent(
-                actor="connector",
-                action=SIGNER_CHANGED,
-                target=signer.fingerprint,
-                details={"previous": head.signer, "kind": signer.kind},
-            )
-            introduced = chain_entry(
-                change, seq=seq + 1, prev_hash=prev_hash, signer=signer, now=now
-            )
-            tx.audit.insert(to_row(introduced))
-            seq, prev_hash = introduced.seq, introduced.entry_hash
+        seq, prev_hash, _ = _introduce(tx, signer, now)
         entry = chain_entry(normalized, seq=seq + 1, prev_hash=prev_hash, signer=signer, now=now)
         tx.audit.insert(to_row(entry))
     return entry
+
+
+def _introduce(tx: StateTransaction, signer: AuditSigner, now: datetime) -> tuple[int, str, bool]:
+    """Lock the head, record the signer, chain its `SIGNER_CHANGED` entry if due.
+
+    The head after it (seq, hash), and whether the entry was chained.
+    """
+    head = tx.audit.lock_head()
+    seq, prev_hash = (head.seq, head.entry_hash) if head else (0, GENESIS)
+    tx.audit.add_signer(signer.record(now))
+    if head is not None and head.signer != signer.fingerprint:
+        change = AuditEvent(
+            actor="connector",
+            action=SIGNER_CHANGED,
+            target=signer.fingerprint,
+            details={"previous": head.signer, "kind": signer.kind},
+        )
+        introduced = chain_entry(change, seq=seq + 1, prev_hash=prev_hash, signer=signer, now=now)
+        tx.audit.insert(to_row(introduced))
+        return introduced.seq, introduced.entry_hash, True
+    return seq, prev_hash, False
+
+
+def hand_over(store: AuditStore, signer: AuditSigner, *, now: datetime) -> bool:
+    """Chain the `SIGNER_CHANGED` entry now if the head was signed by another key; whether it did.
+
+    What `append` would do before its next entry, done at once: so entries
+    signed before enrollment are vouched for by the enrolled key (and a
+    verifier trusting its certificate trusts them) without waiting for a change.
+    """
+    now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    head = store.audit.head()
+    if head is None or head.signer == signer.fingerprint:
+        return False
+    with store.transaction() as tx:
+        return _introduce(tx, signer, now)[2]
 
 
 def read_chain(store: AuditStore) -> tuple[list[AuditEntry], dict[str, AuditSignerRecord]]:

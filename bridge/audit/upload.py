@@ -7,7 +7,9 @@ the cursor of source `audit-upload` in the state store: the head it holds
 the tenant and hierarchy as the source's instance (another enrollment starts
 over). After each heartbeat or sync cycle, `run()` sends the entries after
 that head, `MAX_AUDIT_BATCH` at a time, with the signer records the tenant
-has not had in their current form.
+has not had in their current form. Given the data directory, it first lets
+the key in force vouch for the previous one (`hand_over`): entries signed
+before enrollment are then verified by the tenant at once.
 
 The tenant is the judge of what it holds: a batch that does not continue its
 head is refused with the head, and the upload resumes from there; a refused
@@ -26,8 +28,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
-from bridge.audit.chain import from_row
+from bridge.audit.chain import from_row, hand_over
+from bridge.audit.signer import load_signer
 from bridge.state import AuditSignerRecord, ConnectorState
 from cloud.client import CloudClient
 from cloud.client_audit import tenant_head
@@ -107,13 +111,20 @@ class AuditUpload:
         *,
         instance: str,
         clock: Callable[[], datetime],
+        data_dir: Path | None = None,
         batch: int = MAX_AUDIT_BATCH,
     ) -> None:
         self.state = state
         self.client = client
         self.instance = instance
         self.clock = clock
+        self.data_dir = data_dir
         self.batch = batch
+
+    def _hand_over(self) -> None:
+        """Let the key in force vouch for the one before it now, rather than at the next change."""
+        if self.data_dir is not None:
+            hand_over(self.state, load_signer(self.data_dir), now=self.clock())
 
     def _cursor(self) -> UploadCursor:
         stored = self.state.sources.get(SOURCE)
@@ -145,7 +156,13 @@ class AuditUpload:
         """Send what the tenant does not hold; failures are logged and reported, never raised."""
         report = AuditUploadReport()
         restarts = 0
-        cursor = await asyncio.to_thread(self._cursor)
+        try:
+            await asyncio.to_thread(self._hand_over)
+            cursor = await asyncio.to_thread(self._cursor)
+        except CobridgeError as exc:
+            report.error = f"cannot prepare the audit log for sending: {exc}"
+            log.error("%s", report.error)
+            return report
         while True:
             try:
                 entries, signers = await asyncio.to_thread(self._next_batch, cursor)

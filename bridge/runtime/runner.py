@@ -159,6 +159,7 @@ class ConnectorRunner:
                     client,
                     instance=f"{identity.tenant_id}/{identity.hierarchy_id}",
                     clock=utc_now,
+                    data_dir=data_dir,
                 )
                 reporter = HeartbeatReporter(
                     client,
