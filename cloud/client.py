@@ -33,6 +33,7 @@ from cloud.client_errors import (
     CloudUnavailable,
 )
 from cloud.client_policy import CONNECT_ONLY, REFUSED_ONLY, CallStats, ClientStats
+from cloud.client_rollouts import RolloutCalls
 from cloud.contract.admin import Me
 from cloud.contract.attach import (
     EnrollRequest,
@@ -85,7 +86,7 @@ __all__ = [
 ]
 
 
-class CloudClient(ActionCalls, AuditCalls):
+class CloudClient(ActionCalls, AuditCalls, RolloutCalls):
     """The cloud tenant service, as typed async calls (see `ClientCore` for the settings).
 
     Connector calls are here, admin calls in `AdminCalls`, device actions in `ActionCalls`.

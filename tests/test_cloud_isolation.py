@@ -48,6 +48,12 @@ from cloud.contract.directory import DirectoryComputerBatch, DirectoryQuery
 from cloud.contract.errors import ERROR_CODES
 from cloud.contract.inventory import HeldDevicesQuery, IngestBatch
 from cloud.contract.quarantine import QuarantinedRecord, QuarantineQuery, quarantine_digest
+from cloud.contract.rollouts import (
+    RolloutOrder,
+    RolloutOrderQuery,
+    RolloutOrderResult,
+    RolloutStatusReport,
+)
 from cloud.service import bootstrap
 from cloud.service.api import Endpoint
 from cloud.service.app import all_endpoints
@@ -59,6 +65,7 @@ from cloud.store.schema import cloud_metadata
 from tests.cloud_fixtures import make_hierarchy, record, smsid
 from tests.cloud_service import RunningService, new_key_and_csr, start_service
 from tests.connector_audit import upload_body
+from tests.test_cloud_rollouts import status as rollout_status
 
 ROLES = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
 PARAM = re.compile(r"\{(\w+)\}")
@@ -70,6 +77,7 @@ PARAM_KINDS = {
     "deviceId": "device",
     "actionId": "action",
     "scriptId": "script",
+    "orderId": "rollout_order",
 }
 # Bodies and queries the matrix knows how to fill; a new model must be added here.
 ADMIN_BODIES = (PrincipalCreate, TokenCreate, AttachCodeCreate, MdmEnrollment, DeleteReleaseRequest)
@@ -87,6 +95,10 @@ QUERIES = (DeviceQuery, HeldDevicesQuery, QuarantineQuery, AuthorityLogQuery, Di
 ADMIN_BODIES += (ActionRequest, BulkSelection, BulkActionRequest, ScriptCreate)
 CONNECTOR_BODIES += (ActionStarted, ActionResult)
 QUERIES += (ActionListQuery, ActionClaimQuery)
+# Rollout orders and status (cloud.contract.rollouts).
+ADMIN_BODIES += (RolloutOrder,)
+CONNECTOR_BODIES += (RolloutOrderResult, RolloutStatusReport)
+QUERIES += (RolloutOrderQuery,)
 # The connector's audit log (cloud.contract.connector_audit).
 CONNECTOR_BODIES += (AuditUpload,)
 QUERIES += (ConnectorAuditQuery,)
@@ -254,6 +266,7 @@ class Tenant:
     attached_device_id: str = ""
     action_ids: list[str] = field(default_factory=list)
     script_ids: list[str] = field(default_factory=list)
+    rollout_order_ids: list[str] = field(default_factory=list)
 
     def principal_name(self, role: Role) -> str:
         """The name of the tenant's principal of `role`."""
@@ -271,6 +284,7 @@ class Tenant:
             *self.credential_ids,
             *self.action_ids,
             *self.script_ids,
+            *self.rollout_order_ids,
         }
 
     def secrets(self) -> set[str]:
@@ -294,6 +308,7 @@ class Tenant:
             "device": self.device_ids[0],
             "action": self.action_ids[0] if self.action_ids else "",
             "script": self.script_ids[0] if self.script_ids else "",
+            "rollout_order": self.rollout_order_ids[0] if self.rollout_order_ids else "",
         }[kind]
 
 
@@ -421,6 +436,7 @@ async def build_tenant(
     tenant.code_ids = [c["codeId"] for c in codes]
     await authority_of(service, tenant, page["value"])
     await actions_of(service, tenant, page["value"])
+    await rollout_orders_of(service, tenant)
     return tenant
 
 
@@ -443,6 +459,30 @@ async def actions_of(service: RunningService, tenant: Tenant, devices: list[dict
         tenant.sessions[Role.OPERATOR], "POST", f"{api}/api/v1/actions", 201, body=body
     )
     tenant.action_ids.append(made["actionId"])
+
+
+ROLLOUT_ORDER = {"op": "pause", "reason": "matrix"}
+
+
+async def rollout_orders_of(service: RunningService, tenant: Tenant) -> None:
+    """A queued rollout order for the tenant's hierarchy, and a status its connector reported."""
+    made = await expect(
+        tenant.sessions[Role.OPERATOR],
+        "POST",
+        f"{service.api_url}/api/v1/hierarchies/{tenant.hierarchy_id}/rolloutOrders",
+        202,
+        body=ROLLOUT_ORDER,
+    )
+    tenant.rollout_order_ids.append(made["orderId"])
+    assert tenant.connector is not None
+    body = rollout_status().wire()
+    await expect(
+        tenant.connector,
+        "POST",
+        f"{service.connector_url}/connector/v1/rollouts/status",
+        200,
+        body=body,
+    )
 
 
 def directory_computers(connector_id: str, number: int, label: str) -> dict[str, Any]:
@@ -623,6 +663,8 @@ def admin_body(endpoint: Endpoint, caller: Tenant, target: Tenant) -> dict[str, 
         return body
     if endpoint.body is ScriptCreate:
         return {"name": f"matrix-{n}", "content": f"Write-Output {n}"}
+    if endpoint.body is RolloutOrder:
+        return ROLLOUT_ORDER
     raise AssertionError(f"no example body for {endpoint.body.__name__}")
 
 
@@ -690,6 +732,15 @@ async def disposable(service: RunningService, tenant: Tenant, kind: str, role: R
             body=body,
         )
         return made["actionId"]
+    if kind == "rollout_order":
+        made = await expect(
+            tenant.sessions[Role.OPERATOR],
+            "POST",
+            f"{service.api_url}/api/v1/hierarchies/{tenant.hierarchy_id}/rolloutOrders",
+            202,
+            body=ROLLOUT_ORDER,
+        )
+        return made["orderId"]
     if kind == "script":
         body = {"name": f"spare-{n}", "content": f"Write-Output {n}"}
         made = await expect(
@@ -831,6 +882,7 @@ async def test_every_admin_endpoint_role_and_tenant(service: RunningService) -> 
             ids[role] = {"token": a.token_ids[role], "hierarchy": a.hierarchy_id}
             ids[role] |= {"connector": a.connector_id, "device": a.device_ids[0]}
             ids[role] |= {"action": a.object_id("action"), "script": a.object_id("script")}
+            ids[role] |= {"rollout_order": a.object_id("rollout_order")}
             if endpoint.method != "GET":
                 for name in PARAM.findall(endpoint.path):
                     kind = PARAM_KINDS[name]
@@ -940,11 +992,18 @@ async def test_connector_certificate_is_bound_to_its_tenant_and_hierarchy(
         elif endpoint.body is AuditUpload:
             # Entries naming beta's hierarchy start alpha's own chain, never touch beta's.
             body = upload_body(f"{b.hierarchy_id}/{b.connector_id}")
+        elif endpoint.body is RolloutOrderResult:
+            body = {"state": "done", "result": {"forged": True}}  # for beta's order: not found
+        elif endpoint.body is RolloutStatusReport:
+            body = rollout_status("aborted", 1).wire()  # alpha's own report, never beta's
         names_beta_action = endpoint.body in (ActionStarted, ActionResult)
+        # A path parameter names beta's object (its rollout order): not alpha's connector's.
+        names_beta_action = names_beta_action or bool(PARAM.search(endpoint.path))
+        path = fill_path(endpoint, {k: b.object_id(k) for k in PARAM_KINDS.values()})
         targets_hierarchy = (
             endpoint.body is not None and "hierarchy_id" in endpoint.body.model_fields
         )
-        answer = await send(a.connector, endpoint.method, curl + endpoint.path, body=body)
+        answer = await send(a.connector, endpoint.method, curl + path, body=body)
         if targets_hierarchy:
             if problem := error_ok(answer, 403, "wrong_hierarchy"):
                 failures.append(f"{where} naming beta's hierarchy: {problem}")
@@ -963,9 +1022,7 @@ async def test_connector_certificate_is_bound_to_its_tenant_and_hierarchy(
         await check_b(where)
         # An admin token is no connector credential, on any connector endpoint.
         if endpoint.listener in ("connector", "both"):
-            answer = await send(
-                a.sessions[Role.ADMIN], endpoint.method, curl + endpoint.path, body=body
-            )
+            answer = await send(a.sessions[Role.ADMIN], endpoint.method, curl + path, body=body)
             if problem := error_ok(answer, 401, "certificate_required"):
                 failures.append(f"alpha's admin token on {endpoint.path}: {problem}")
         await check_b(where)

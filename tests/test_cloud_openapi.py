@@ -60,6 +60,12 @@ from cloud.contract.directory import DirectoryComputer, DirectoryComputerBatch
 from cloud.contract.errors import ERROR_CODES
 from cloud.contract.inventory import CollectionRecord, IngestBatch
 from cloud.contract.quarantine import QuarantinedRecord, quarantine_digest
+from cloud.contract.rollouts import (
+    RolloutError,
+    RolloutOrder,
+    RolloutOrderResult,
+    RolloutStatusReport,
+)
 from cloud.service.api import Endpoint
 from cloud.service.app import all_endpoints, build_apps
 from cloud.service.openapi import openapi_document
@@ -68,6 +74,8 @@ from cloud.service.routes_system import service_version
 from tests.cloud_fixtures import batch, comanaged, record
 from tests.cloud_service import RunningService, new_key_and_csr, start_service
 from tests.connector_audit import upload_body
+from tests.test_cloud_rollouts import DOCUMENT, PLAN_HASH
+from tests.test_cloud_rollouts import status as rollout_status
 from workloads.catalog import Holder, Workload
 from workloads.handoff import Phase
 from workloads.messages import Op
@@ -429,7 +437,7 @@ def example_bodies() -> dict[type[BaseModel], dict[str, Any]]:
             ]
         ).wire(),
         AuditUpload: upload_body("compliancePolicy"),
-    } | action_example_bodies()
+    } | {**action_example_bodies(), **rollout_example_bodies()}
 
 
 def test_request_body_schemas_accept_contract_examples_and_refuse_what_pydantic_refuses() -> None:
@@ -554,6 +562,7 @@ async def test_answers_validate_against_the_documented_responses(service: Runnin
     await check(connector, "POST", curl, "/connector/v1/ingest", "/connector/v1/ingest", ingest)
     await authority_calls(check, admin, connector, service, record(1).smsid)
     await action_calls(check, admin, connector, service, record(1).smsid)
+    await rollout_calls(check, admin, connector, service)
     held_page = await check(
         connector, "GET", curl, "/connector/v1/devices?top=1", "/connector/v1/devices"
     )
@@ -881,3 +890,44 @@ async def action_calls(
     path = f"/api/v1/actions/{queued['actionId']}/cancel"
     await check(admin, "POST", api, path, "/api/v1/actions/{actionId}/cancel")
     await check(admin, "POST", api, f"{script_path}/retire", "/api/v1/scripts/{scriptId}/retire")
+
+
+def rollout_example_bodies() -> dict[type[BaseModel], dict[str, Any]]:
+    """Valid wire bodies of the rollout request models."""
+    return {
+        RolloutOrder: RolloutOrder(
+            op="apply", document=DOCUMENT, plan_hash=PLAN_HASH, idempotency_key="apply-1"
+        ).wire(),
+        RolloutOrderResult: RolloutOrderResult(
+            state="refused",
+            error=RolloutError(code="plan_changed", message="the plan changed", hint="plan again"),
+        ).wire(),
+        RolloutStatusReport: rollout_status().wire(),
+    }
+
+
+async def rollout_calls(
+    check: Any,
+    admin: aiohttp.ClientSession,
+    connector: aiohttp.ClientSession,
+    service: RunningService,
+) -> None:
+    """The rollout operations, for hierarchy H-OAS."""
+    api, curl = service.api_url, service.connector_url
+    base, route = "/api/v1/hierarchies/H-OAS", "/api/v1/hierarchies/{hierarchyId}"
+    order = {"op": "plan", "document": DOCUMENT}
+    made = await check(admin, "POST", api, f"{base}/rolloutOrders", f"{route}/rolloutOrders", order)
+    queue = "/connector/v1/rollouts/orders"
+    queued = await check(connector, "GET", curl, queue, queue)
+    assert [o["orderId"] for o in queued["value"]] == [made["orderId"]]
+    result = {"state": "done", "result": {"plan_hash": PLAN_HASH, "has_changes": True}}
+    path = f"{queue}/{made['orderId']}/result"
+    await check(connector, "POST", curl, path, f"{queue}/{{orderId}}/result", result)
+    path = f"{base}/rolloutOrders/{made['orderId']}"
+    done = await check(admin, "GET", api, path, f"{route}/rolloutOrders/{{orderId}}")
+    assert done["state"] == "done"
+    await check(admin, "GET", api, f"{base}/rolloutOrders?$top=5", f"{route}/rolloutOrders")
+    status_route = "/connector/v1/rollouts/status"
+    await check(connector, "POST", curl, status_route, status_route, rollout_status().wire())
+    reported = await check(admin, "GET", api, f"{base}/rollout", f"{route}/rollout")
+    assert reported["rollout"]["phase"] == "soaking"

@@ -44,6 +44,8 @@ ERROR_CODES: dict[str, int] = {
     "audit_chain_gap": 409,
     "audit_chain_conflict": 409,
     "audit_signer_missing": 409,
+    # Rollout orders (cloud.contract.rollouts).
+    "rollout_result_conflict": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "rate_limited": 429,

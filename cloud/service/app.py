@@ -30,6 +30,7 @@ from cloud.service import (
     routes_directory,
     routes_held_deletes,
     routes_quarantine,
+    routes_rollouts,
     routes_system,
     routes_tenancy,
 )
@@ -73,6 +74,7 @@ APIS: tuple[Api, ...] = (
     routes_action_relay.api,
     routes_directory.api,
     routes_connector_audit.api,
+    routes_rollouts.api,
 )
 
 
