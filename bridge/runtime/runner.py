@@ -28,6 +28,7 @@ from bridge.directory import (
     run_directory_pass,
 )
 from bridge.directory.upload import DirectoryUpload, DirectoryUploadReport
+from bridge.rollout.remote import OrdersReport, RolloutOrders, build_rollout_orders
 from bridge.runtime.arbitration import arbitrate, build_arbitration
 from bridge.runtime.enrollment import (
     ConnectorIdentity,
@@ -86,6 +87,8 @@ class ConnectorRunner:
         self.last_directory_upload: DirectoryUploadReport | None = None
         self._audit_upload: AuditUpload | None = None
         self.last_audit_upload: AuditUploadReport | None = None
+        self._rollout_orders: RolloutOrders | None = None
+        self.last_rollout_orders: OrdersReport | None = None
         self._uploading = False  # this process held the uploader lease at its last check
         self._state: ConnectorState | None = None
         self._sync_now = asyncio.Event()
@@ -150,6 +153,17 @@ class ConnectorRunner:
                 self._arbitration = build_arbitration(
                     site_engine, reader, state, client, clock=utc_now, data_dir=data_dir
                 )
+                if self._arbitration is not None:
+                    # Rollout orders of the tenant API, run after each arbitration pass.
+                    self._rollout_orders = build_rollout_orders(
+                        site_engine,
+                        reader,
+                        state,
+                        client,
+                        clock=utc_now,
+                        data_dir=data_dir,
+                        instance=f"{identity.tenant_id}/{identity.hierarchy_id}",
+                    )
                 self._directory = build_directory_pass(
                     settings.directory, site_engine, state, clock=utc_now
                 )
@@ -315,6 +329,8 @@ class ConnectorRunner:
                 self._record(report)
                 if self._arbitration is not None and not self.stop_event.is_set():
                     self.last_arbitration = await arbitrate(self._arbitration)
+                    if self._rollout_orders is not None:
+                        self.last_rollout_orders = await self._rollout_orders.run()
                 if self._directory is not None and not self.stop_event.is_set():
                     self.last_directory = await run_directory_pass(self._directory)
                     # Also after a failed pass: what an earlier send left is still due.
