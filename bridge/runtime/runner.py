@@ -19,6 +19,7 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from bridge.actions.wiring import build_action_relay, relay_running
 from bridge.arbiter.cycle import ArbitrationPass, ArbitrationReport
 from bridge.audit.upload import AuditUpload, AuditUploadReport
 from bridge.directory import (
@@ -184,7 +185,10 @@ class ConnectorRunner:
                     clock=utc_now,
                     after_beat=self._send_audit,
                 )
-                return await self._loop(lease, reporter, once)
+                # Device actions (when `[actions]` is on), only while this process uploads.
+                actions = build_action_relay(settings.actions, client, state, clock=utc_now)
+                async with relay_running(actions, self.stop_event, lambda: self._uploading):
+                    return await self._loop(lease, reporter, once)
         finally:
             if observability is not None:
                 await observability.cleanup()
