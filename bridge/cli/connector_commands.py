@@ -180,6 +180,16 @@ def print_status(report: StatusReport) -> None:
                 + (f" at {ad.last_pass_at:%Y-%m-%d %H:%M:%S}" if ad.last_pass_at else ""),
             )
         )
+    runs = report.action_runs
+    if any(runs.values()):
+        rows.append(
+            (
+                "device actions",
+                f"{runs.get('claimed', 0)} waiting, {runs.get('started', 0)} running, "
+                f"{runs.get('finished', 0)} finished ({runs.get('unreported', 0)} not yet "
+                "reported)",
+            )
+        )
     for name, value in rows:
         table.add_row(f"[bold]{name}[/bold]", value)
     out.print(table)

@@ -110,6 +110,9 @@ class StatusReport(BaseModel):
     problems: list[str]  # what makes the connector unhealthy
     notices: list[str]  # what needs an admin, without being a failure
     directory: DirectoryOut | None = None
+    # The action relay's journal: runs claimed, started (on a device), finished, and
+    # finished ones the tenant has not acknowledged yet (`unreported`).
+    action_runs: dict[str, int] = {}
 
 
 def _cycle(run: SyncRun) -> CycleOut:
@@ -218,4 +221,5 @@ def status_report(
         problems=problems,
         notices=notices,
         directory=directory,
+        action_runs=state.actions.counts(),
     )
