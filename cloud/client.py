@@ -286,9 +286,7 @@ class CloudClient(ActionCalls, AuditCalls, RolloutCalls):
                 "connector",
                 "/connector/v1/directory/computers",
                 DirectoryComputerAck,
-                send=DirectoryComputerBatch(
-                    computers=records[start : start + MAX_DIRECTORY_BATCH]
-                ),
+                send=DirectoryComputerBatch(computers=records[start : start + MAX_DIRECTORY_BATCH]),
             )
             received, changed = received + ack.received, changed + ack.changed
         return DirectoryComputerAck(received=received, changed=changed)
