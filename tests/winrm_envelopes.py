@@ -9,6 +9,7 @@ timeouts, garbled or unrelated answers, 5xx without a fault).
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 import xml.etree.ElementTree as ET
 
@@ -54,6 +55,13 @@ def option_value(root: ET.Element, name: str) -> str | None:
         if option.get("Name") == name:
             return (option.text or "").strip()
     return None
+
+
+def requested_operation_timeout(root: ET.Element, default: float = 60.0) -> float:
+    """Seconds of the request's `w:OperationTimeout` (`PT20.000S`), or `default`."""
+    text = find_text(root, "s:Header/w:OperationTimeout")
+    found = re.fullmatch(r"PT(\d+(?:\.\d+)?)S", text)
+    return float(found.group(1)) if found else default
 
 
 def selected_shell(root: ET.Element) -> str:

@@ -12,6 +12,10 @@ injected per host and step (`fail`); what each device "runs" is decided by
 a handler (`on`). Every command sent is recorded, its `-EncodedCommand`
 decoded, and the peak number of commands running at once is kept, overall
 and per host.
+
+`answer` is the whole request-to-answer logic; `tests.winrm_server` serves
+the same fleet over real HTTPS, where "no output yet" is held for the
+request's OperationTimeout (`hold_receives`) as Windows holds it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from tests.winrm_envelopes import (
     operation_timeout,
     option_value,
     reply,
+    requested_operation_timeout,
     selected_shell,
     soap_fault,
 )
@@ -129,8 +134,11 @@ class WinRMResponder:
         handler: Callable[[SentCommand], CommandReply] = simulated_agent,
         latency: float = 0.0,
         keep_calls: bool = True,
+        hold_receives: float = 0.0,
     ) -> None:
         self.credentials = credentials
+        # At most this many seconds a Receive with no output yet is held before its fault.
+        self.hold_receives = hold_receives
         self.mock = responses.RequestsMock(assert_all_requests_are_fired=False)
         self.latency = latency
         self._keep_calls = keep_calls
@@ -151,7 +159,7 @@ class WinRMResponder:
 
     def __enter__(self) -> WinRMResponder:
         self.mock.__enter__()
-        self._route = self.mock.add_callback(responses.POST, _URL, callback=self._answer)
+        self._route = self.mock.add_callback(responses.POST, _URL, callback=self._mocked)
         return self
 
     def __exit__(
@@ -198,7 +206,21 @@ class WinRMResponder:
 
     # -- the endpoint ---------------------------------------------------------
 
-    def _answer(self, request: requests.PreparedRequest) -> Answer | Exception:
+    def _mocked(self, request: requests.PreparedRequest) -> Answer | Exception:
+        try:
+            return self.answer(request)
+        finally:
+            if not self._keep_calls and len(self.mock.calls) > 1000:
+                self.mock.calls.reset()
+                if self._route is not None:
+                    self._route.calls.reset()
+
+    def answer(self, request: requests.PreparedRequest) -> Answer | Exception:
+        """The answer of the host the request's URL names; an exception for a broken exchange.
+
+        The exception is what requests would raise (a refused or reset
+        connection, a read timeout); `responses` raises it to the client.
+        """
         host = (urlsplit(str(request.url)).hostname or "").lower()
         body = request.body if isinstance(request.body, bytes) else str(request.body).encode()
         root = ET.fromstring(body)
@@ -213,14 +235,7 @@ class WinRMResponder:
             return injected_failure(failure, host, action, message_id)
         if self.credentials is not None and not authorized(request, self.credentials):
             return 401, CHALLENGE, ""
-        try:
-            answer = getattr(self, f"_{action}")(host, root, message_id)
-        finally:
-            if not self._keep_calls and len(self.mock.calls) > 1000:
-                self.mock.calls.reset()
-                if self._route is not None:
-                    self._route.calls.reset()
-        return answer
+        return getattr(self, f"_{action}")(host, root, message_id)
 
     def _take_failure(self, host: str, step: str) -> str | None:
         failure = self._host(host).failures.get(step)
@@ -303,11 +318,16 @@ class WinRMResponder:
                 command.held = True
                 wanted, at_most = self._hold
                 self._lock.wait_for(lambda: sum(self.active.values()) >= wanted, at_most)
-            if command.pending > 0:
+            pending = command.pending > 0
+            if pending:
                 command.pending -= 1
-                return operation_timeout(message_id)
-            chunk = command.chunks.pop(0)
-            last = not command.chunks
+            else:
+                chunk = command.chunks.pop(0)
+                last = not command.chunks
+        if pending:
+            if self.hold_receives:
+                time.sleep(min(self.hold_receives, requested_operation_timeout(root)))
+            return operation_timeout(message_id)
         if self.latency and last:
             time.sleep(self.latency)  # the command's run time (benchmarks only)
         streams = f'<rsp:Stream Name="stdout" CommandId="{command_id}">{b64(chunk)}</rsp:Stream>'

@@ -1,0 +1,1 @@
+"""Test-only name resolution (see `sitecustomize`)."""
