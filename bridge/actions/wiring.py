@@ -110,6 +110,7 @@ async def relay_running(
                 "failed": stats.failed,
                 "expired": stats.expired,
                 "interrupted": stats.interrupted,
+                "retries": stats.retries,
                 "reported": stats.reported,
             },
         )
