@@ -23,9 +23,10 @@ import click
 from bridge.audit import load_signer
 from bridge.cli.connector_commands import _open_state, config_option
 from bridge.cli.output import console
-from bridge.cli.rollout_status import rollout_status, show_status
+from bridge.cli.rollout_status import show_status
 from bridge.cli.workloads_commands import _actor, workloads
 from bridge.rollout import RolloutEngine, plan_site
+from bridge.rollout.status import rollout_status
 from bridge.runtime.runner import utc_now
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState

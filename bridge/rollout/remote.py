@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from bridge.audit import load_signer
 from bridge.rollout.engine import RolloutEngine
 from bridge.rollout.site_plan import plan_site
+from bridge.rollout.status import rollout_status
 from bridge.state import ConnectorState
 from cloud.client import CloudClient
 from cloud.client_errors import CloudApiError
@@ -86,9 +87,6 @@ def refused(exc: CobridgeError) -> RolloutOrderResult:
 
 def status_of(state: ConnectorState, now: datetime) -> dict[str, Any] | None:
     """The rollout's status as `cobridge workloads status --json` prints it, or None."""
-    # Imported here: the CLI package imports the runner, which imports this module.
-    from bridge.cli.rollout_status import rollout_status
-
     return rollout_status(state, now=now)
 
 

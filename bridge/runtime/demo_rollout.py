@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from bridge.audit import load_signer
-from bridge.cli.rollout_status import rollout_status
 from bridge.rollout import RolloutEngine, plan_site
+from bridge.rollout.status import rollout_status
 from bridge.runtime.runner import utc_now
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState

@@ -115,6 +115,17 @@ class AuditLog:
         with self._scope.read("reading the audit log") as conn:
             return [_row(r) for r in conn.execute(stmt)]
 
+    def for_target(self, target: str, *, limit: int) -> list[AuditRow]:
+        """The newest `limit` entries about `target`, oldest first."""
+        stmt = (
+            sa.select(audit_log)
+            .where(audit_log.c.target == target)
+            .order_by(audit_log.c.seq.desc())
+            .limit(limit)
+        )
+        with self._scope.read("reading the audit log") as conn:
+            return [_row(r) for r in reversed(conn.execute(stmt).all())]
+
     def newest(self, limit: int) -> list[AuditRow]:
         """The newest `limit` entries, newest first."""
         stmt = sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)

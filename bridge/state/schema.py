@@ -262,6 +262,8 @@ audit_log = sa.Table(
     # Base64 of the DER ECDSA signature over the entry hash, and the signer's fingerprint.
     sa.Column("signature", sa.String(255), nullable=False),
     sa.Column("signer", sa.String(64), nullable=False),
+    # A rollout's status reads its own entries (`target` names the rollout).
+    sa.Index(None, "target", "seq"),
 )
 
 # The public key of every key that ever signed an audit entry (keys rotate with

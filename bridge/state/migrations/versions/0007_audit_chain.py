@@ -31,6 +31,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("prev_hash", name=op.f("uq_connector_audit_log_prev_hash")),
         sa.UniqueConstraint("entry_hash", name=op.f("uq_connector_audit_log_entry_hash")),
     )
+    with op.batch_alter_table("connector_audit_log") as batch:
+        batch.create_index(
+            batch.f("ix_connector_audit_log_target_seq"), ["target", "seq"], unique=False
+        )
     op.create_table(
         "connector_audit_signers",
         sa.Column("signer", sa.String(length=64), nullable=False),
