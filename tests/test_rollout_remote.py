@@ -18,6 +18,7 @@ import pytest
 
 from bridge.rollout import plan_site
 from bridge.rollout.remote import RolloutOrders
+from bridge.state.sources import SourceCursors
 from cloud.client import CloudClient, CloudUnavailable
 from cloud.contract.rollouts import RolloutOrder, RolloutOrderOut, RolloutOrderResult
 from onprem.site_reader import SiteReader
@@ -178,5 +179,39 @@ async def test_an_outcome_not_posted_is_posted_after_a_restart_never_run_again(
     assert applied.result is not None
     assert applied.result["phase"] == "applying"
     assert (await outcome(world, paused)).state == "done"
+    started = [e for e in world.rig.state.audit.entries() if e.action == "rollout.applied"]
+    assert len(started) == 1
+
+
+class Crash(BaseException):
+    """The connector process dies."""
+
+
+@pytest.mark.asyncio
+async def test_an_apply_run_again_before_its_outcome_was_recorded_finds_its_rollout(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = parse_desired_state_toml(STAGED.format(on_trip="pause"))
+    plan = plan_site(world.site.read_settings(), document, SiteReader(world.rig.site))
+    applied = await order(world, op="apply", document=DOCUMENT, planHash=plan.plan_hash)
+    crashing = runner(world)
+
+    def dies(*_args: object, **_kwargs: object) -> None:
+        raise Crash  # the process dies after the engine started the rollout
+
+    monkeypatch.setattr(SourceCursors, "save", dies)
+    with pytest.raises(Crash):
+        await crashing.run()
+    monkeypatch.undo()
+    assert world.engine.active() is not None
+    assert (await outcome(world, applied)).state == "queued"
+
+    # A new connector process runs the order again: it finds the rollout it started.
+    report = await runner(world).run()
+    assert report.ran == [applied.order_id]
+    done = await outcome(world, applied)
+    assert done.state == "done", done.error
+    assert done.result is not None
+    assert done.result["phase"] == "applying"
     started = [e for e in world.rig.state.audit.entries() if e.action == "rollout.applied"]
     assert len(started) == 1

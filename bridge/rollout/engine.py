@@ -130,8 +130,20 @@ class RolloutEngine:
         )
         return ActiveRollout(stored, document, rollout_state, overlay)
 
-    def apply(self, document: DesiredState, plan: Plan, *, reviewed: str, by: str) -> StoredRollout:
-        """Start the rollout of `plan` (made just now) if it is the reviewed one."""
+    def apply(
+        self,
+        document: DesiredState,
+        plan: Plan,
+        *,
+        reviewed: str,
+        by: str,
+        rollout_id: str | None = None,
+    ) -> StoredRollout:
+        """Start the rollout of `plan` (made just now) if it is the reviewed one.
+
+        `rollout_id` (default: a new one) lets a caller that may run the same
+        request twice (an order from the tenant) find the rollout it started.
+        """
         if plan.plan_hash != reviewed:
             raise PlanChanged(
                 f"the plan is now {plan.plan_hash[:12]}…, not the reviewed {reviewed[:12]}…: "
@@ -149,7 +161,7 @@ class RolloutEngine:
         step = advance(
             new_rollout_state(document.name, document.final_stage), Start(now, by), document
         )
-        rollout_id = str(uuid.uuid4())
+        rollout_id = rollout_id or str(uuid.uuid4())
         with self.state.transaction() as tx:
             stored = tx.rollouts.create(
                 rollout_id=rollout_id,

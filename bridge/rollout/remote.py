@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,6 +64,15 @@ log = logging.getLogger("cobridge.rollout")
 
 SOURCE = "rollout-orders"
 # Refusals of a result that posting it again cannot change: move on to the next order.
+# An apply order always names the same rollout (uuid5 of the order id), so an
+# order run again after a crash finds the rollout it started, not a refusal.
+ORDER_ROLLOUTS = uuid.UUID("5f0c6f8e-3a52-4d0e-9a4b-2f3c6d7e8a91")
+
+
+def _rollout_of(order: RolloutOrderOut) -> str:
+    return str(uuid.uuid5(ORDER_ROLLOUTS, order.order_id))
+
+
 FINAL_REFUSALS = frozenset({"rollout_result_conflict", "not_found"})
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -177,12 +187,22 @@ class RolloutOrders:
         try:
             if order.op in (RolloutOp.PLAN, RolloutOp.APPLY):
                 document = parse_desired_state(order.document, source="document")
+                if order.op is RolloutOp.APPLY and self._started_by(order):
+                    return RolloutOrderResult(
+                        state="done", result=status_of(self.state, self.clock())
+                    )
                 plan = plan_site(engine.site.read_settings(), document, self.reader)
                 if order.op is RolloutOp.PLAN:
                     active = self.state.rollouts.active()
                     result = plan_to_dict(plan) | {"activeRollout": active.name if active else None}
                     return RolloutOrderResult(state="done", result=result)
-                engine.apply(document, plan, reviewed=order.plan_hash or "", by=by)
+                engine.apply(
+                    document,
+                    plan,
+                    reviewed=order.plan_hash or "",
+                    by=by,
+                    rollout_id=_rollout_of(order),
+                )
             else:
                 now, reason = self.clock(), order.reason or ""
                 event = {
@@ -195,6 +215,10 @@ class RolloutOrders:
         except CobridgeError as exc:
             return refused(exc)
         return RolloutOrderResult(state="done", result=status_of(self.state, self.clock()))
+
+    def _started_by(self, order: RolloutOrderOut) -> bool:
+        """Whether this apply order already started its rollout (run before a crash)."""
+        return self.state.rollouts.get(_rollout_of(order)) is not None
 
     async def _status(self, report: OrdersReport) -> None:
         status = await asyncio.to_thread(status_of, self.state, self.clock())
