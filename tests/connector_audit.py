@@ -48,6 +48,11 @@ class Chain:
     entries: list[AuditEntry] = field(default_factory=list)
 
     @property
+    def id(self) -> str:
+        """The chain's id: the entry hash of its entry 1."""
+        return self.entries[0].entry_hash
+
+    @property
     def head(self) -> tuple[int, str]:
         """(seq, hash) of the newest entry, (0, GENESIS) when empty."""
         last = self.entries[-1] if self.entries else None

@@ -64,7 +64,9 @@ async def upload(service: RunningService, tenant: Tenant, hierarchy_id: str, tam
         async with enrolled.client as connector:
             for start in range(0, len(chain.entries), 50):
                 batch = wire(chain.entries[start : start + 50])
-                await connector.send_audit_entries(batch, signers if start == 0 else [])
+                await connector.send_audit_entries(
+                    batch, signers if start == 0 else [], chain_id=chain.id
+                )
 
 
 async def two_tenants(service: RunningService) -> Made:

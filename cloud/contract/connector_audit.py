@@ -2,13 +2,24 @@
 
 The connector sends its hash-chained audit log (`cloud.contract.audit_chain`)
 in sequence order, up to `MAX_AUDIT_BATCH` entries at a time, with the
-records of the keys that signed them that it has not sent yet. A batch must
-continue what the tenant holds: its first entry is the tenant's head + 1 and
+records of the keys that signed them that it has not sent yet, naming the
+chain they belong to: its `chainId` is the entry hash of its entry 1 (the
+genesis entry, itself hashed and signed). A batch must continue the chain
+the tenant holds under that id: its first entry is that chain's head + 1 and
 links to the head's hash (refused otherwise with `audit_chain_gap`, whose
-details give the tenant's head). Entries the tenant already holds with the
-same hash are skipped, so a batch sent again changes nothing; another entry
-for a held sequence is refused (`audit_chain_conflict`): held entries are
-never rewritten.
+details give that chain's head; 0 when the tenant holds no such chain).
+Entries the tenant already holds with the same hash are skipped, so a batch
+sent again changes nothing; another entry for a held sequence is refused
+(`audit_chain_conflict`): held entries are never rewritten.
+
+A hierarchy may hold several chains: a connector reinstalled with a fresh
+state store (or re-attached, or whose state database was recreated) starts
+a new one at entry 1. A batch starting at entry 1, linking to the genesis
+hash, whose hash names no chain the tenant holds for the hierarchy starts a
+new chain, which becomes the hierarchy's current one; the one before stays
+stored and readable, superseded (when, and by which chain). A batch for a
+superseded chain is refused (`audit_chain_superseded`). The tenant keeps the
+last refused upload of each hierarchy (code, message, when, which connector).
 
 The tenant checks each entry as it arrives, against its own CA: `verified`
 (hash, link and signature sound, signed by a key its CA certified for this
@@ -106,8 +117,13 @@ class AuditEntryIn(CamelModel):
 
 
 class AuditUpload(CamelModel):
-    """Entries in sequence order (consecutive), and the signer records not sent before."""
+    """Entries of one chain in sequence order (consecutive), and the signer records not sent before.
 
+    `chainId`: the entry hash of the chain's entry 1. A batch that starts at
+    entry 1 may leave it out (it is that entry's hash); any other batch names it.
+    """
+
+    chain_id: str | None = Field(default=None, pattern=HEX64)
     signers: list[AuditSignerIn] = Field(default_factory=list, max_length=MAX_AUDIT_SIGNERS)
     entries: list[AuditEntryIn] = Field(min_length=1, max_length=MAX_AUDIT_BATCH)
 
@@ -118,7 +134,17 @@ class AuditUpload(CamelModel):
             raise ValueError("entries are consecutive, in sequence order")
         if len({s.signer for s in self.signers}) != len(self.signers):
             raise ValueError("a batch names each signer at most once")
+        if first == 1:
+            if self.chain_id not in (None, self.entries[0].entry_hash):
+                raise ValueError("chainId is the entry hash of the chain's entry 1")
+        elif self.chain_id is None:
+            raise ValueError("chainId (the entry hash of entry 1) names the chain of a batch")
         return self
+
+    @property
+    def chain(self) -> str:
+        """The chain's id: `chainId`, or the hash of entry 1 when the batch starts there."""
+        return self.chain_id or self.entries[0].entry_hash
 
 
 class AuditProblem(CamelResponse):
@@ -130,13 +156,24 @@ class AuditProblem(CamelResponse):
 
 
 class AuditChainStatus(CamelResponse):
-    """The chain the tenant holds for a hierarchy, as verified so far.
+    """A chain the tenant holds for a hierarchy, as verified so far.
 
-    `verifiedThroughSeq`: every entry up to it is verified (0: none yet).
-    `problem`: the first failed entry; `pendingEntries`: how many await a
-    vouching entry.
+    `chainId`: the entry hash of its entry 1 (None while the hierarchy holds
+    no chain). It spans entries 1 to `headSeq`, written by the connector
+    from `firstAt` to `lastAt`. `verifiedThroughSeq`: every entry up to it is
+    verified (0: none yet). `problem`: the first failed entry;
+    `pendingEntries`: how many await a vouching entry. `supersededAt` and
+    `supersededBy`: when a newer chain (its id) took its place; None for
+    the hierarchy's current chain.
     """
 
+    chain_id: str | None
+    current: bool
+    started_at: datetime | None
+    first_at: datetime | None
+    last_at: datetime | None
+    superseded_at: datetime | None
+    superseded_by: str | None
     state: ChainState
     entries: int
     head_seq: int | None
@@ -185,20 +222,46 @@ class ConnectorAuditEntryOut(CamelResponse):
     received_at: datetime
 
 
-class ConnectorAuditLogOut(CamelResponse):
-    """A page of a hierarchy's connector audit log, newest first, and the chain's status.
+class AuditRefusal(CamelResponse):
+    """The last upload the tenant refused for a hierarchy: its code, why, when, from whom.
 
-    `nextBefore`: pass it as `before` for the next (older) page; None on the last.
+    `chainId`: the chain the upload named; `acceptedSince`: an upload was
+    taken after it (the refusal may be resolved).
+    """
+
+    code: str
+    message: str
+    at: datetime
+    connector_id: str
+    chain_id: str | None
+    accepted_since: bool
+
+
+class ConnectorAuditLogOut(CamelResponse):
+    """A page of one chain of a hierarchy's connector audit log, newest first, and its status.
+
+    `chain`: the chain read (the current one unless the query names another);
+    `chains`: every chain held, the current one first, then those it
+    superseded, newest first; `lastRefusal`: the last refused upload.
+    `signers`: the hierarchy's keys, with how many entries of this chain each
+    signed. `nextBefore`: pass it as `before` for the next (older) page;
+    None on the last.
     """
 
     chain: AuditChainStatus
+    chains: list[AuditChainStatus]
+    last_refusal: AuditRefusal | None
     signers: list[AuditSignerOut]
     value: list[ConnectorAuditEntryOut]
     next_before: int | None
 
 
 class ConnectorAuditQuery(CamelModel):
-    """Paging: `$top` entries with a sequence below `before` (none: from the newest)."""
+    """Paging: `$top` entries with a sequence below `before` (none: from the newest).
+
+    `chain`: the id of the chain to read (none: the hierarchy's current chain).
+    """
 
     top: int = Field(default=100, ge=1, le=MAX_AUDIT_PAGE, alias="$top")
     before: int | None = Field(default=None, ge=1, le=2**62)
+    chain: str | None = Field(default=None, pattern=HEX64)

@@ -43,6 +43,7 @@ ERROR_CODES: dict[str, int] = {
     # The connector's audit log upload (cloud.contract.connector_audit).
     "audit_chain_gap": 409,
     "audit_chain_conflict": 409,
+    "audit_chain_superseded": 409,
     "audit_signer_missing": 409,
     # Rollout orders (cloud.contract.rollouts).
     "rollout_result_conflict": 409,

@@ -1,11 +1,18 @@
-"""Taking a connector's audit upload: continuity, a verdict per entry, and trust in its keys.
+"""Taking a connector's audit upload: its chain, continuity, a verdict per entry, trust in its keys.
 
-Under the chain's lock, in one transaction:
+Under the hierarchy's lock, in one transaction:
 
-1. entries the tenant holds are compared by hash: equal ones are skipped (a
+0. the batch names its chain (the hash of entry 1). A held chain that was
+   superseded takes nothing more (`audit_chain_superseded`). A chain the
+   tenant does not hold starts with this batch, which must begin with a
+   sound entry 1 linking to the genesis hash (else `audit_chain_gap` with
+   head 0, or `invalid_body` for an entry 1 whose content does not give its
+   hash, the chain's id); once stored, it is the hierarchy's current chain
+   and the one before it is superseded (recorded in the tenant's audit log);
+1. entries the chain holds are compared by hash: equal ones are skipped (a
    resend changes nothing), another one is refused (`audit_chain_conflict`);
 2. the first new entry must be the head + 1 and link to the head's hash
-   (else `audit_chain_gap`, with the head in the error's details);
+   (else `audit_chain_gap`, with the chain's head in the error's details);
 3. signer records are kept (a key's PEM must give its fingerprint); a key is
    trusted when its certificate was issued by this tenant's CA for this
    tenant and hierarchy; every key the new entries name must be held
@@ -27,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud import pki
 from cloud.contract.audit_chain import (
+    GENESIS,
     AuditEntry,
     certified_by,
     fingerprint,
@@ -37,6 +45,8 @@ from cloud.contract.audit_chain import (
 from cloud.contract.connector_audit import AuditSignerIn, AuditUpload, AuditUploadAck
 from cloud.service.errors import ApiError
 from cloud.store import connector_audit as store
+from cloud.store import connector_audit_chains as chains
+from cloud.store import tenancy
 from cloud.store.connector_audit import StoredSigner, Verdict
 from cloud.store.connector_audit_reads import chain_status
 
@@ -101,13 +111,87 @@ def judge(
     return verdicts
 
 
+def _gap(message: str, head_seq: int, head_hash: str) -> ApiError:
+    return ApiError(
+        "audit_chain_gap",
+        message,
+        target="entries[0]",
+        details=[{"headSeq": str(head_seq), "headHash": head_hash}],
+    )
+
+
+async def _chain_head(
+    conn: AsyncConnection, tenant_id: str, hierarchy_id: str, upload: AuditUpload
+) -> tuple[int, str, bool]:
+    """(head seq, head hash, whether the batch starts it) of the chain the batch names."""
+    chain_id = upload.chain
+    held = await chains.chain_head(conn, tenant_id, hierarchy_id, chain_id)
+    if held is not None and held.superseded_at is not None:
+        by = held.superseded_by or ""
+        raise ApiError(
+            "audit_chain_superseded",
+            f"audit chain {chain_id[:16]} was superseded on {held.superseded_at:%Y-%m-%d %H:%M} "
+            f"UTC by chain {by[:16]}, which a connector of this hierarchy started: a superseded "
+            "chain takes no more entries",
+            target="chainId",
+            details=[{"supersededBy": by, "supersededAt": held.superseded_at.isoformat()}],
+        )
+    if held is not None:
+        return held.seq, held.head_hash, False
+    first = upload.entries[0]
+    if first.seq != 1:
+        raise _gap(
+            f"this tenant holds no audit chain {chain_id[:16]} for this hierarchy: send it "
+            "from entry 1",
+            0,
+            GENESIS,
+        )
+    if first.prev_hash != GENESIS:
+        raise _gap("entry 1 does not link to the genesis hash: a chain starts there", 0, GENESIS)
+    if first.chain_entry().computed_hash() != first.entry_hash:
+        raise ApiError(
+            "invalid_body",
+            "entry 1 does not give its hash: a new chain is named by the hash of its entry 1, "
+            "so it starts with a sound one",
+            target="entries[0]",
+        )
+    return 0, GENESIS, True
+
+
+async def _start(
+    conn: AsyncConnection,
+    tenant_id: str,
+    hierarchy_id: str,
+    chain_id: str,
+    connector_id: str,
+    now: datetime,
+) -> None:
+    """Make the chain the hierarchy's current one; a supersession goes to the tenant's audit log."""
+    previous = await chains.start_chain(conn, tenant_id, hierarchy_id, chain_id, connector_id, now)
+    if previous is not None:
+        await tenancy.audit(
+            conn,
+            tenant_id=tenant_id,
+            actor=f"connector:{connector_id}",
+            action="connector_audit.chain_superseded",
+            target=hierarchy_id,
+            now=now,
+            details={"previous": previous, "chain": chain_id},
+        )
+
+
 async def _held_prefix(
-    conn: AsyncConnection, tenant_id: str, hierarchy_id: str, chain: Sequence[AuditEntry], head: int
+    conn: AsyncConnection,
+    tenant_id: str,
+    hierarchy_id: str,
+    chain_id: str,
+    chain: Sequence[AuditEntry],
+    head: int,
 ) -> list[AuditEntry]:
-    """The entries the tenant does not hold yet; a held sequence with another hash is refused."""
+    """The entries the chain does not hold yet; a held sequence with another hash is refused."""
     if chain[0].seq <= head:
         held = await store.held_hashes(
-            conn, tenant_id, hierarchy_id, chain[0].seq, min(chain[-1].seq, head)
+            conn, tenant_id, hierarchy_id, chain_id, chain[0].seq, min(chain[-1].seq, head)
         )
         for entry in chain:
             if entry.seq <= head and held.get(entry.seq) != entry.entry_hash:
@@ -175,24 +259,30 @@ async def _vouch(
 
 
 async def take_upload(
-    conn: AsyncConnection, tenant_id: str, hierarchy_id: str, upload: AuditUpload, now: datetime
+    conn: AsyncConnection,
+    tenant_id: str,
+    hierarchy_id: str,
+    connector_id: str,
+    upload: AuditUpload,
+    now: datetime,
 ) -> AuditUploadAck:
-    """Store what the batch adds to the hierarchy's chain, judged; the chain's status after it."""
-    head_seq, head_hash = await store.lock_chain(conn, tenant_id, hierarchy_id, now)
+    """Store what the batch adds to the chain it names, judged; that chain's status after it."""
+    await chains.lock_hierarchy(conn, tenant_id, hierarchy_id)
+    chain_id = upload.chain
+    head_seq, head_hash, starts = await _chain_head(conn, tenant_id, hierarchy_id, upload)
     chain = [e.chain_entry() for e in upload.entries]
-    fresh = await _held_prefix(conn, tenant_id, hierarchy_id, chain, head_seq)
+    fresh = await _held_prefix(conn, tenant_id, hierarchy_id, chain_id, chain, head_seq)
     if fresh and (fresh[0].seq != head_seq + 1 or fresh[0].prev_hash != head_hash):
         what = (
             f"entry {fresh[0].seq} does not link to entry {head_seq}"
             if fresh[0].seq == head_seq + 1
             else f"the batch starts at entry {fresh[0].seq}"
         )
-        raise ApiError(
-            "audit_chain_gap",
-            f"{what}: this tenant holds entries through {head_seq}; send entry {head_seq + 1} "
-            "next, linking to the head's hash",
-            target="entries[0]",
-            details=[{"headSeq": str(head_seq), "headHash": head_hash}],
+        raise _gap(
+            f"{what}: this tenant holds entries of chain {chain_id[:16]} through {head_seq}; "
+            f"send entry {head_seq + 1} next, linking to the head's hash",
+            head_seq,
+            head_hash,
         )
     held = await _keep_signers(conn, tenant_id, hierarchy_id, upload.signers, now)
     missing = sorted({e.signer for e in fresh} - set(held))
@@ -210,9 +300,12 @@ async def take_upload(
             keys[fp] = key
     trusted = {fp: s.trusted_because for fp, s in held.items() if s.trusted_because}
     verdicts = judge(fresh, head_hash, keys, set(trusted))
-    await store.insert_entries(
-        conn, tenant_id, hierarchy_id, list(zip(fresh, verdicts, strict=True)), now
-    )
+    if starts:
+        await _start(conn, tenant_id, hierarchy_id, chain_id, connector_id, now)
+    judged = list(zip(fresh, verdicts, strict=True))
+    await store.insert_entries(conn, tenant_id, hierarchy_id, chain_id, judged, now)
     await _vouch(conn, tenant_id, hierarchy_id, trusted)
-    status = await chain_status(conn, tenant_id, hierarchy_id)
+    await chains.accepted(conn, tenant_id, hierarchy_id, now)
+    status = await chain_status(conn, tenant_id, hierarchy_id, chain_id)
+    assert status is not None  # the chain was held or has just been started
     return AuditUploadAck(received=len(chain), stored=len(fresh), chain=status)

@@ -1,11 +1,13 @@
-"""The connectors' audit logs as uploaded: one chain per (tenant, hierarchy), its entries and keys.
+"""The connectors' audit logs as uploaded: the entries of each chain, and the keys that signed them.
 
-Every statement is scoped by tenant and hierarchy. Entries are only ever
+Every statement is scoped by tenant and hierarchy. A hierarchy holds one
+chain per genesis (`chain_id`, the entry hash of its entry 1; which one is
+current: `cloud.store.connector_audit_chains`). Entries are only ever
 inserted; the one change an entry ever sees is its `status` moving from
-pending to verified (`promote`). A signer's record is inserted once; its
-certificate is filled in if it arrived without one, and its trust recorded.
-Which entries are stored, and with which verdict, is decided by
-`cloud.service.connector_audit_intake`; this module only reads and writes.
+pending to verified (`promote`). A signer's record is inserted once (a key is the hierarchy's, whichever chain
+it signed); its certificate is filled in if it arrived without one, and its
+trust recorded. Which entries are stored, and with which verdict, is decided
+by `cloud.service.connector_audit_intake`; this module only reads and writes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.contract.audit_chain import GENESIS, SIGNER_CHANGED, AuditEntry, canonical_json
+from cloud.contract.audit_chain import SIGNER_CHANGED, AuditEntry, canonical_json
 from cloud.store.device_view import aware_utc, naive_utc
 from cloud.store.dialect import insert_for
 from cloud.store.schema import connector_audit_chains as chains
@@ -48,47 +50,18 @@ class Verdict:
     problem_message: str | None = None
 
 
-def _entries_of(tenant_id: str, hierarchy_id: str) -> list[sa.ColumnElement[bool]]:
-    return [entries.c.tenant_id == tenant_id, entries.c.hierarchy_id == hierarchy_id]
-
-
-def _signers_of(tenant_id: str, hierarchy_id: str) -> list[sa.ColumnElement[bool]]:
-    return [signers.c.tenant_id == tenant_id, signers.c.hierarchy_id == hierarchy_id]
-
-
-async def lock_chain(
-    conn: AsyncConnection, tenant_id: str, hierarchy_id: str, now: datetime
-) -> tuple[int, str]:
-    """The chain's head (seq, hash), locked until the transaction ends; (0, GENESIS) when empty.
-
-    The first statement writes (an insert that does nothing once the row
-    exists), so on SQLite the transaction holds the write lock from here on
-    and on PostgreSQL the row lock below serialises uploads of one hierarchy.
-    """
-    start = insert_for(conn, chains).values(
-        tenant_id=tenant_id,
-        hierarchy_id=hierarchy_id,
-        head_seq=0,
-        head_hash=GENESIS,
-        received_at=naive_utc(now),
-    )
-    await conn.execute(start.on_conflict_do_nothing(index_elements=["tenant_id", "hierarchy_id"]))
-    row = (
-        await conn.execute(
-            sa.select(chains.c.head_seq, chains.c.head_hash)
-            .where(chains.c.tenant_id == tenant_id, chains.c.hierarchy_id == hierarchy_id)
-            .with_for_update()
-        )
-    ).one()
-    return int(row.head_seq), str(row.head_hash)
+def _of(table: sa.Table, tenant_id: str, hierarchy_id: str) -> list[sa.ColumnElement[bool]]:
+    return [table.c.tenant_id == tenant_id, table.c.hierarchy_id == hierarchy_id]
 
 
 async def held_hashes(
-    conn: AsyncConnection, tenant_id: str, hierarchy_id: str, first: int, last: int
+    conn: AsyncConnection, tenant_id: str, hierarchy_id: str, chain_id: str, first: int, last: int
 ) -> dict[int, str]:
-    """The entry hash of every held entry with a sequence in [first, last]."""
+    """The entry hash of every held entry of the chain with a sequence in [first, last]."""
     stmt = sa.select(entries.c.seq, entries.c.entry_hash).where(
-        *_entries_of(tenant_id, hierarchy_id), entries.c.seq.between(first, last)
+        *_of(entries, tenant_id, hierarchy_id),
+        entries.c.chain_id == chain_id,
+        entries.c.seq.between(first, last),
     )
     return {int(seq): h for seq, h in (await conn.execute(stmt)).all()}
 
@@ -98,7 +71,7 @@ async def held_signers(
 ) -> dict[str, StoredSigner]:
     """Every key the hierarchy's entries were signed with, by fingerprint."""
     rows = (
-        await conn.execute(sa.select(signers).where(*_signers_of(tenant_id, hierarchy_id)))
+        await conn.execute(sa.select(signers).where(*_of(signers, tenant_id, hierarchy_id)))
     ).mappings()
     return {
         r["signer"]: StoredSigner(
@@ -132,7 +105,7 @@ async def save_signer(
         await conn.execute(
             signers.update()
             .where(
-                *_signers_of(tenant_id, hierarchy_id),
+                *_of(signers, tenant_id, hierarchy_id),
                 signers.c.signer == signer.signer,
                 signers.c.certificate_pem.is_(None),
             )
@@ -150,7 +123,7 @@ async def trust_signer(
     await conn.execute(
         signers.update()
         .where(
-            *_signers_of(tenant_id, hierarchy_id),
+            *_of(signers, tenant_id, hierarchy_id),
             signers.c.signer == signer,
             signers.c.trusted_because.is_(None),
         )
@@ -162,16 +135,18 @@ async def insert_entries(
     conn: AsyncConnection,
     tenant_id: str,
     hierarchy_id: str,
+    chain_id: str,
     judged: Sequence[tuple[AuditEntry, Verdict]],
     now: datetime,
 ) -> None:
-    """Store entries (the caller holds the chain's lock, and has checked they are new)."""
+    """Store entries of a chain (the caller holds the hierarchy's lock, and checked they are new)."""
     if not judged:
         return
     rows = [
         {
             "tenant_id": tenant_id,
             "hierarchy_id": hierarchy_id,
+            "chain_id": chain_id,
             "seq": e.seq,
             "at": naive_utc(e.at),
             "actor": e.actor,
@@ -194,7 +169,7 @@ async def insert_entries(
     last = judged[-1][0]
     await conn.execute(
         chains.update()
-        .where(chains.c.tenant_id == tenant_id, chains.c.hierarchy_id == hierarchy_id)
+        .where(*_of(chains, tenant_id, hierarchy_id), chains.c.chain_id == chain_id)
         .values(head_seq=last.seq, head_hash=last.entry_hash, received_at=naive_utc(now))
     )
 
@@ -202,14 +177,14 @@ async def insert_entries(
 async def promote(
     conn: AsyncConnection, tenant_id: str, hierarchy_id: str, trusted: Iterable[str]
 ) -> int:
-    """Pending entries signed by now-trusted keys become verified; how many."""
+    """Pending entries (of any chain) signed by now-trusted keys become verified; how many."""
     keys = list(trusted)
     if not keys:
         return 0
     result = await conn.execute(
         entries.update()
         .where(
-            *_entries_of(tenant_id, hierarchy_id),
+            *_of(entries, tenant_id, hierarchy_id),
             entries.c.status == "pending",
             entries.c.signer.in_(keys),
         )
@@ -221,11 +196,11 @@ async def promote(
 async def verified_signer_changes(
     conn: AsyncConnection, tenant_id: str, hierarchy_id: str
 ) -> list[tuple[int, str, Any]]:
-    """(seq, signer, details) of every verified `audit.signer-changed` entry."""
+    """(seq, signer, details) of every verified `audit.signer-changed` entry, of any chain."""
     stmt = (
         sa.select(entries.c.seq, entries.c.signer, entries.c.details)
         .where(
-            *_entries_of(tenant_id, hierarchy_id),
+            *_of(entries, tenant_id, hierarchy_id),
             entries.c.action == SIGNER_CHANGED,
             entries.c.status == "verified",
         )

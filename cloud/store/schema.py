@@ -605,20 +605,43 @@ device_actions = sa.Table(
 )
 
 # The connector's hash-chained audit log (cloud.contract.connector_audit), as
-# each hierarchy's connector uploaded it: one chain per hierarchy, its head,
-# the entries in the chain's wire form with the tenant's verdict on each, and
-# the keys that signed them. Entries and keys are never rewritten; only an
+# each hierarchy's connectors uploaded it. A chain is named by its genesis
+# (`chain_id`, the entry hash of its entry 1): a connector reinstalled with a
+# fresh state store starts a new chain, which becomes the hierarchy's current
+# one; the chain before it stays, marked superseded (when, by which chain).
+# The hierarchy's row holds the current chain (its lock serialises uploads)
+# and the last refused upload. Entries and keys are never rewritten; only an
 # entry's `status` moves, from pending to verified, when a trusted key
-# vouches for the key that signed it.
+# vouches for the key that signed it. Keys are the hierarchy's, across chains.
+connector_audit_hierarchies = sa.Table(
+    "connector_audit_hierarchies",
+    cloud_metadata,
+    _tenant(),
+    sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("current_chain", sa.String(64)),
+    sa.Column("accepted_at", sa.DateTime),
+    sa.Column("refused_code", sa.String(64)),
+    sa.Column("refused_message", sa.String(1000)),
+    sa.Column("refused_at", sa.DateTime),
+    sa.Column("refused_connector", ID),
+    sa.Column("refused_chain", sa.String(64)),
+    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id"),
+)
+
 connector_audit_chains = sa.Table(
     "connector_audit_chains",
     cloud_metadata,
     _tenant(),
     sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("chain_id", sa.String(64), nullable=False),
     sa.Column("head_seq", sa.BigInteger, nullable=False),
     sa.Column("head_hash", sa.String(64), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("started_by", ID, nullable=False),
     sa.Column("received_at", sa.DateTime, nullable=False),
-    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id"),
+    sa.Column("superseded_at", sa.DateTime),
+    sa.Column("superseded_by", sa.String(64)),
+    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id", "chain_id"),
 )
 
 connector_audit_entries = sa.Table(
@@ -626,6 +649,7 @@ connector_audit_entries = sa.Table(
     cloud_metadata,
     _tenant(),
     sa.Column("hierarchy_id", HIERARCHY, nullable=False),
+    sa.Column("chain_id", sa.String(64), nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("at", sa.DateTime, nullable=False),
     sa.Column("actor", sa.String(255), nullable=False),
@@ -643,8 +667,15 @@ connector_audit_entries = sa.Table(
     sa.Column("problem_kind", sa.String(32)),
     sa.Column("problem_message", sa.String(1000)),
     sa.Column("received_at", sa.DateTime, nullable=False),
-    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id", "seq"),
-    sa.Index("ix_connector_audit_entries_status", "tenant_id", "hierarchy_id", "status", "seq"),
+    sa.PrimaryKeyConstraint("tenant_id", "hierarchy_id", "chain_id", "seq"),
+    sa.Index(
+        "ix_connector_audit_entries_status",
+        "tenant_id",
+        "hierarchy_id",
+        "chain_id",
+        "status",
+        "seq",
+    ),
     sa.Index("ix_connector_audit_entries_signer", "tenant_id", "hierarchy_id", "signer", "status"),
 )
 
