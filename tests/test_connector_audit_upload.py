@@ -3,10 +3,13 @@
 Entries appended before enrollment (local key) and after it (the enrolled
 key, with the `audit.signer-changed` entry that vouches for the local one)
 reach the tenant, which reports the chain verified against its own CA. The
-acknowledged head is remembered: a second run sends nothing, a lost cursor
-only resends what the tenant skips, a cursor ahead of the tenant restarts
-from the tenant's head; the heartbeat runs the upload after each answer,
-and the running connector sends its log after its first cycle.
+acknowledged head is remembered with its chain: a second run sends nothing,
+a lost cursor (or one of another chain) only resends what the tenant skips,
+a cursor ahead of the tenant restarts from the tenant's head; the heartbeat
+runs the upload after each answer, and the running connector sends its log
+after its first cycle. A connector reinstalled with a fresh state store
+sends its new chain, which the tenant takes as the current one; the old
+connector's later entries are refused, and the refusal is on record.
 """
 
 from __future__ import annotations
@@ -60,6 +63,27 @@ class Site:
         self.admin: CloudClient
         self.connector: CloudClient
         self.instance = ""
+        self.connector_id = ""
+
+    async def attach(self, service: RunningService, admin: CloudClient) -> None:
+        """Enroll this data directory's connector for HIERARCHY and register the hierarchy."""
+        self.admin = admin
+        code = await admin.create_attach_code(hierarchy_id=HIERARCHY)
+        async with CloudClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
+            identity = await enroll(
+                anonymous,
+                self.data_dir,
+                attach_code=code.code,
+                hierarchy_id=HIERARCHY,
+                site_code="PS1",
+                version="test",
+            )
+            self.connector = anonymous.with_certificate(identity.chain_pem, identity.key_pem)
+        await self.connector.register_hierarchy(
+            HierarchyRegistration(hierarchy_id=HIERARCHY, site_code="PS1")
+        )
+        self.instance = f"{identity.tenant_id}/{identity.hierarchy_id}"
+        self.connector_id = identity.connector_id
 
 
 @pytest_asyncio.fixture
@@ -68,22 +92,7 @@ async def site(service: RunningService, tmp_path: Path) -> AsyncIterator[Site]:
     site = Site(tmp_path / "connector")
     record(site.state, site.data_dir, 1, 2)
     _, token = await service.tenant_with_admin(f"up-{uuid.uuid4().hex[:8]}")
-    site.admin = admin_client(service, token)
-    code = await site.admin.create_attach_code(hierarchy_id=HIERARCHY)
-    async with CloudClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
-        identity = await enroll(
-            anonymous,
-            site.data_dir,
-            attach_code=code.code,
-            hierarchy_id=HIERARCHY,
-            site_code="PS1",
-            version="test",
-        )
-        site.connector = anonymous.with_certificate(identity.chain_pem, identity.key_pem)
-    await site.connector.register_hierarchy(
-        HierarchyRegistration(hierarchy_id=HIERARCHY, site_code="PS1")
-    )
-    site.instance = f"{identity.tenant_id}/{identity.hierarchy_id}"
+    await site.attach(service, admin_client(service, token))
     try:
         yield site
     finally:
@@ -119,6 +128,11 @@ async def test_the_tenant_verifies_what_the_connector_appended(site: Site) -> No
 
     again = await upload(site).run()
     assert (again.sent, again.error) == (0, None), "the acknowledged head is remembered"
+    stored = site.state.sources.get(SOURCE)
+    assert stored is not None
+    cursor = UploadCursor.parse(stored.cursor)
+    assert (cursor.chain, cursor.seq) == (site.state.audit.entries()[0].entry_hash, 6)
+    assert cursor.chain == log.chain.chain_id, "the tenant names the chain by its entry 1"
     record(site.state, site.data_dir, 6)
     one = await upload(site).run()
     assert (one.sent, one.stored, one.head_seq) == (1, 1, 7)
@@ -133,10 +147,17 @@ async def test_a_lost_or_wrong_cursor_costs_resends_only(site: Site) -> None:
         tx.sources.save(SOURCE, "elsewhere", None, now=now())
     resent = await upload(site).run()
     assert (resent.sent, resent.stored, resent.chain_state) == (4, 0, "verified")
+    # Of another chain (the state store was replaced): ignored, everything is sent again.
+    entries = site.state.audit.entries()
+    foreign = UploadCursor("ab" * 32, entries[-1].seq, entries[-1].entry_hash)
+    with site.state.transaction() as tx:
+        tx.sources.save(SOURCE, site.instance, foreign.text(), now=now())
+    resent = await upload(site).run()
+    assert (resent.sent, resent.stored, resent.error) == (4, 0, None)
     # Ahead of the tenant: refused with the tenant's head, and resumed from it.
     record(site.state, site.data_dir, 4, 5, 6)
     entries = site.state.audit.entries()
-    ahead = UploadCursor(entries[5].seq, entries[5].entry_hash)
+    ahead = UploadCursor(entries[0].entry_hash, entries[5].seq, entries[5].entry_hash)
     with site.state.transaction() as tx:
         tx.sources.save(SOURCE, site.instance, ahead.text(), now=now())
     resumed = await upload(site).run()
@@ -206,3 +227,60 @@ async def test_the_running_connector_sends_its_log(service: RunningService, tmp_
             3,
             3,
         )
+
+
+@pytest.mark.asyncio
+async def test_a_reinstalled_connector_supersedes_the_old_chain(
+    site: Site, service: RunningService, tmp_path: Path
+) -> None:
+    record(site.state, site.data_dir, 3, 4)
+    first = await upload(site).run()
+    assert (first.stored, first.chain_state, first.error) == (5, "verified", None)
+    old_chain = site.state.audit.entries()[0].entry_hash
+
+    # Installed again beside it: a new data directory, state store, key and certificate.
+    again = Site(tmp_path / "reinstalled")
+    await again.attach(service, site.admin)
+    try:
+        record(again.state, again.data_dir, 1, 2, 3)
+        new_chain = again.state.audit.entries()[0].entry_hash
+        assert new_chain != old_chain
+        report = await upload(again).run()
+        assert (report.sent, report.stored, report.error) == (3, 3, None)
+        assert (report.chain_state, report.head_seq) == ("verified", 3)
+
+        log = await site.admin.connector_audit_log(HIERARCHY)
+        assert (log.chain.chain_id, log.chain.entries) == (new_chain, 3)
+        assert [(c.chain_id, c.current) for c in log.chains] == [
+            (new_chain, True),
+            (old_chain, False),
+        ]
+        superseded = log.chains[1]
+        assert (superseded.state, superseded.head_seq, superseded.superseded_by) == (
+            "verified",
+            5,
+            new_chain,
+        )
+
+        # The old connector appends on and sends: refused, nothing more is sent or stored.
+        record(site.state, site.data_dir, 5)
+        late = await upload(site).run()
+        assert (late.sent, late.stored) == (0, 0)
+        assert late.error is not None
+        assert "superseded" in late.error
+        log = await site.admin.connector_audit_log(HIERARCHY)
+        assert [c.head_seq for c in log.chains] == [3, 5]
+        refusal = log.last_refusal
+        assert refusal is not None
+        assert (refusal.code, refusal.connector_id, refusal.chain_id) == (
+            "audit_chain_superseded",
+            site.connector_id,
+            old_chain,
+        )
+        assert not refusal.accepted_since
+        # The reinstalled connector goes on.
+        record(again.state, again.data_dir, 4)
+        assert (await upload(again).run()).stored == 1
+    finally:
+        await again.connector.close()
+        again.state.close()

@@ -1,11 +1,16 @@
 """Sending the audit log to the tenant: the entries it does not hold yet, in order.
 
 The tenant keeps the chain it was sent and checks it against its own CA
-(`POST /connector/v1/audit/entries`). What it acknowledged is remembered as
-the cursor of source `audit-upload` in the state store: the head it holds
-(sequence and hash) and a digest of each signer record it was sent, with
-the tenant and hierarchy as the source's instance (another enrollment starts
-over). After each heartbeat or sync cycle, `run()` sends the entries after
+(`POST /connector/v1/audit/entries`). A chain is named by the hash of its
+entry 1: a connector reinstalled with a fresh state store (or whose state
+database was recreated) writes a new chain, which the tenant takes as the
+hierarchy's current one, superseding the old. What the tenant acknowledged
+is remembered as the cursor of source `audit-upload` in the state store:
+the chain it belongs to, the head the tenant holds (sequence and hash) and
+a digest of each signer record it was sent, with the tenant and hierarchy
+as the source's instance (another enrollment starts over). A cursor of
+another chain than the one in the state store (a restored or replaced
+database) is ignored. After each heartbeat or sync cycle, `run()` sends the entries after
 that head, `MAX_AUDIT_BATCH` at a time, with the signer records the tenant
 has not had in their current form. Given the data directory, it first lets
 the key in force vouch for the previous one (`hand_over`): entries signed
@@ -14,7 +19,9 @@ before enrollment are then verified by the tenant at once.
 The tenant is the judge of what it holds: a batch that does not continue its
 head is refused with the head, and the upload resumes from there; a refused
 conflict (the tenant holds another entry for a sequence: this log was
-changed after it was sent) is logged as an error and nothing more is sent.
+changed after it was sent) is logged as an error and nothing more is sent,
+and so is a superseded chain (another connector of the hierarchy started a
+newer one: this connector's entries are no longer taken).
 Sending a batch again is harmless, so a crash between the acknowledgement
 and the cursor's save costs one repeated batch.
 """
@@ -50,28 +57,47 @@ log = logging.getLogger("cobridge.connector")
 SOURCE = "audit-upload"
 # Refusals answered by starting again from the tenant's head, in one run.
 MAX_RESTARTS = 3
+# Refusals no resend can mend: the log or the tenant's view of it needs a person.
+FATAL = frozenset({"audit_chain_conflict", "audit_chain_superseded"})
 
 
 @dataclass
 class UploadCursor:
-    """What the tenant acknowledged: its head, and the signer records it holds (by digest)."""
+    """What the tenant acknowledged of a chain: its head, and the signer records it holds.
 
+    `chain` is the entry hash of the chain's entry 1 (None: the log is empty);
+    signer records are kept by digest.
+    """
+
+    chain: str | None = None
     seq: int = 0
     head_hash: str = GENESIS
     signers: dict[str, str] = field(default_factory=dict)
 
     def text(self) -> str:
         """The cursor as the state store keeps it."""
-        return json.dumps({"seq": self.seq, "hash": self.head_hash, "signers": self.signers})
+        return json.dumps(
+            {"chain": self.chain, "seq": self.seq, "hash": self.head_hash, "signers": self.signers}
+        )
 
     @classmethod
     def parse(cls, text: str | None) -> UploadCursor:
         """A stored cursor; a missing or unreadable one starts from the beginning."""
         try:
             value = json.loads(text or "")
-            return cls(int(value["seq"]), str(value["hash"]), dict(value["signers"]))
+            chain = value["chain"]
+            return cls(
+                chain if isinstance(chain, str) else None,
+                int(value["seq"]),
+                str(value["hash"]),
+                dict(value["signers"]),
+            )
         except (ValueError, TypeError, KeyError):
             return cls()
+
+    def restart(self, seq: int = 0, head_hash: str = GENESIS) -> UploadCursor:
+        """The same chain from another head, with no signer record known to be held."""
+        return UploadCursor(self.chain, seq, head_hash, {})
 
 
 @dataclass
@@ -126,11 +152,26 @@ class AuditUpload:
         if self.data_dir is not None:
             hand_over(self.state, load_signer(self.data_dir), now=self.clock())
 
+    def _genesis(self) -> str | None:
+        """The id of the chain in the state store: the hash of its first entry (None: empty)."""
+        first = self.state.audit.entries(limit=1)
+        return first[0].entry_hash if first else None
+
     def _cursor(self) -> UploadCursor:
+        """The stored cursor, if it is of this enrollment and of the chain in the state store."""
+        chain = self._genesis()
         stored = self.state.sources.get(SOURCE)
         if stored is None or stored.instance_id != self.instance:
-            return UploadCursor()
-        return UploadCursor.parse(stored.cursor)
+            return UploadCursor(chain)
+        cursor = UploadCursor.parse(stored.cursor)
+        if cursor.chain != chain:
+            if cursor.seq:
+                log.warning(
+                    "the audit-upload cursor is of another audit chain than this state store's "
+                    "(the store was replaced or restored): sending the log from its start"
+                )
+            return UploadCursor(chain)
+        return cursor
 
     def _save(self, cursor: UploadCursor) -> None:
         with self.state.transaction() as tx:
@@ -174,7 +215,7 @@ class AuditUpload:
                 return report
             try:
                 ack = await self.client.send_audit_entries(
-                    entries, [wire_signer(s) for s in signers]
+                    entries, [wire_signer(s) for s in signers], chain_id=cursor.chain
                 )
             except CloudApiError as exc:
                 restart = await asyncio.to_thread(self._restart, exc, cursor)
@@ -183,7 +224,7 @@ class AuditUpload:
                     cursor = restart
                     continue
                 report.error = str(exc)
-                level = logging.ERROR if exc.code == "audit_chain_conflict" else logging.WARNING
+                level = logging.ERROR if exc.code in FATAL else logging.WARNING
                 log.log(level, "sending the audit log failed: %s", exc)
                 return report
             except CobridgeError as exc:
@@ -201,7 +242,7 @@ class AuditUpload:
     def _restart(self, error: CloudApiError, cursor: UploadCursor) -> UploadCursor | None:
         """Where to resume after a refusal the tenant's answer lets us correct; else None."""
         if error.code == "audit_signer_missing":
-            return UploadCursor(cursor.seq, cursor.head_hash, {})
+            return cursor.restart(cursor.seq, cursor.head_hash)
         head = tenant_head(error)
         if head is None:
             return None
@@ -216,7 +257,7 @@ class AuditUpload:
             )
             return None
         # The same head again: our next entry does not link to it, and never will.
-        return None if seq == cursor.seq else UploadCursor(seq, head_hash, {})
+        return None if seq == cursor.seq else cursor.restart(seq, head_hash)
 
     @staticmethod
     def _acknowledged(
@@ -229,4 +270,4 @@ class AuditUpload:
         seq, head_hash = entries[-1].seq, entries[-1].entry_hash
         if ack.chain.head_seq is not None and ack.chain.head_seq > seq and ack.chain.head_hash:
             seq, head_hash = ack.chain.head_seq, ack.chain.head_hash
-        return UploadCursor(seq, head_hash, {**cursor.signers, **sent})
+        return UploadCursor(cursor.chain, seq, head_hash, {**cursor.signers, **sent})
