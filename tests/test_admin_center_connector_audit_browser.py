@@ -4,8 +4,10 @@ One service (SQLite, served from a thread). The tenant's H-PS1 connector
 uploaded 124 entries over real HTTPS: three signed before enrollment, the
 entry by which its certificate's key vouches for that key, and 120 more.
 H-PS2's connector uploaded 20 entries of which entry 17 was edited after it
-was signed. Another tenant's chain must never show. Set
-COBRIDGE_SCREENSHOTS to keep screenshots.
+was signed. H-PS3's connector was reinstalled: the first installation
+uploaded 55 entries, the second a new chain of 4 (now the current one), and
+a late upload of the first installation was refused. Another tenant's chain
+must never show. Set COBRIDGE_SCREENSHOTS to keep screenshots.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from cloud.client import CloudApiError
 from cloud.contract.admin import Role
 from cloud.service import bootstrap
 from tests.admin_center import PASSWORD, Tenant, tenant_with_users
@@ -38,6 +41,17 @@ class Made:
     tenant: Tenant
     other: Tenant
     other_marker: str
+    reinstall: Reinstall
+
+
+@dataclass
+class Reinstall:
+    """H-PS3's two installations: each one's connector and chain id."""
+
+    old_connector: str
+    old_chain: str
+    new_connector: str
+    new_chain: str
 
 
 async def upload(service: RunningService, tenant: Tenant, hierarchy_id: str, tamper: int) -> None:
@@ -69,15 +83,39 @@ async def upload(service: RunningService, tenant: Tenant, hierarchy_id: str, tam
                 )
 
 
+async def reinstalled(service: RunningService, tenant: Tenant, hierarchy_id: str) -> Reinstall:
+    """A connector that uploaded 55 entries, reinstalled to upload 4 of a new chain; a late upload."""
+    _, token = await bootstrap.create_token(
+        service.state, tenant.tenant_id, tenant.user(Role.ADMIN), 1
+    )
+    async with admin_client(service, token) as admin:
+        old = await enrolled_connector(service, admin, hierarchy_id)
+        old_chain = Chain()
+        old_chain.grow(old.signer, 56)
+        new = await enrolled_connector(service, admin, hierarchy_id)
+        new_chain = Chain()
+        new_chain.grow(new.signer, 4)
+        async with old.client as old_connector, new.client as new_connector:
+            await old_connector.send_audit_entries(old_chain.span(1, 55), [signer_in(old.signer)])
+            await new_connector.send_audit_entries(new_chain.span(1, 4), [signer_in(new.signer)])
+            with pytest.raises(CloudApiError) as refused:
+                await old_connector.send_audit_entries(
+                    old_chain.span(56, 56), chain_id=old_chain.id
+                )
+            assert refused.value.code == "audit_chain_superseded"
+    return Reinstall(old.connector_id, old_chain.id, new.connector_id, new_chain.id)
+
+
 async def two_tenants(service: RunningService) -> Made:
-    """The scenario's tenant with its two chains, and another tenant with one of its own."""
+    """The scenario's tenant with its chains, and another tenant with one of its own."""
     tenant = await tenant_with_users(service.state)
     await upload(service, tenant, "H-PS1", tamper=0)
     await upload(service, tenant, "H-PS2", tamper=17)
+    reinstall = await reinstalled(service, tenant, "H-PS3")
     other = await tenant_with_users(service.state)
     marker = f"H-OTHER{uuid.uuid4().hex[:6].upper()}"
     await upload(service, other, marker, tamper=0)
-    return Made(tenant, other, marker)
+    return Made(tenant, other, marker, reinstall)
 
 
 @dataclass
@@ -174,6 +212,68 @@ def test_a_chain_with_an_edited_entry_names_it(world: World, page: Any) -> None:
     keep_screenshot(page, "connector-audit-problem-1280")
 
 
+def test_a_reinstalled_connector_s_chains_and_the_refused_upload(world: World, page: Any) -> None:
+    made = world.made.reinstall
+    sign_in(page, world)
+    page.goto("/audit")
+    assert text(page.locator("#connector-logs li[data-hierarchy=H-PS3]")) == (
+        "H-PS3 4 entries · verified"
+    ), "the current chain"
+    page.goto("/audit/connector/H-PS3")
+    refusal = page.locator("#last-refusal")
+    assert refusal.get_attribute("data-code") == "audit_chain_superseded"
+    assert refusal.get_attribute("data-resolved") == "false"
+    said = text(refusal)
+    assert f"from connector {made.old_connector} for chain {made.old_chain[:12]}:" in said
+    assert "superseded on" in said
+    assert f"by chain {made.new_chain[:16]}" in said
+    assert said.endswith("(audit_chain_superseded)")
+    assert text(page.locator("#chain-status")).startswith("Chain verified: 4 entries")
+    assert page.locator("#superseded").count() == 0
+
+    chains = page.locator("#chains li")
+    assert chains.count() == 2
+    current, old = chains.nth(0), chains.nth(1)
+    assert current.get_attribute("data-chain") == made.new_chain[:12]
+    assert current.get_attribute("data-current") == "true"
+    assert current.get_attribute("aria-current") == "page"
+    assert text(current).startswith(
+        f"Chain {made.new_chain[:12]} current · verified entries 1 to 4"
+    )
+    assert old.get_attribute("data-current") == "false"
+    old_text = text(old)
+    assert old_text.startswith(f"Chain {made.old_chain[:12]} superseded ")
+    assert f"by {made.new_chain[:12]} · verified entries 1 to 55" in old_text
+    assert seqs(page) == [4, 3, 2, 1]
+    keep_screenshot(page, "connector-audit-chains-1280")
+
+    old.get_by_role("link").click()
+    assert page.url.endswith(f"/audit/connector/H-PS3?chain={made.old_chain}")
+    assert text(page.locator("#chain-status")) == (
+        "Chain verified: 55 entries, signed by the connector's certificate issued by this tenant."
+    )
+    assert f"by chain {made.new_chain[:12]}" in text(page.locator("#superseded"))
+    assert page.locator("#chains li[aria-current]").get_attribute("data-current") == "false"
+    assert seqs(page) == list(range(55, 5, -1))
+    page.get_by_role("link", name="Older →").click()
+    assert f"chain={made.old_chain}" in page.url, "paging stays in the chain"
+    assert seqs(page) == [5, 4, 3, 2, 1]
+    page.get_by_role("link", name="← Newest").click()
+    assert seqs(page)[0] == 55
+    page.get_by_role("link", name="The current chain").click()
+    assert page.url.endswith("/audit/connector/H-PS3")
+    assert seqs(page) == [4, 3, 2, 1]
+
+    assert page.goto("/audit/connector/H-PS3?chain=nope").status == 400
+    response = page.goto(f"/audit/connector/H-PS3?chain={'ab' * 32}")
+    assert response.status == 404
+    assert page.get_by_role("heading", name="No such chain").is_visible()
+    # A hierarchy without refusals shows no refusal banner.
+    page.goto("/audit/connector/H-PS1")
+    assert page.locator("#last-refusal").count() == 0
+    assert page.locator("#chains li").count() == 1
+
+
 def test_only_admins_and_only_their_tenants_chains(world: World, page: Any) -> None:
     sign_in(page, world, Role.OPERATOR)
     response = page.goto("/audit/connector/H-PS1")
@@ -190,7 +290,9 @@ def test_only_admins_and_only_their_tenants_chains(world: World, page: Any) -> N
 def test_connector_audit_pages_fit_a_390_pixel_screen(world: World, page: Any) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     sign_in(page, world)
-    for path in ("/audit", "/audit/connector/H-PS1", "/audit/connector/H-PS2"):
+    old_chain = f"/audit/connector/H-PS3?chain={world.made.reinstall.old_chain}"
+    paths = ["/audit", "/audit/connector/H-PS1", "/audit/connector/H-PS2"]
+    for path in (*paths, "/audit/connector/H-PS3", old_chain):
         page.goto(path)
         assert page.evaluate(OVERFLOW) <= 0, path
     keep_screenshot(page, "connector-audit-problem-390")
