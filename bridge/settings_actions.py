@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 from bridge.actions.options import RelayOptions
 from onprem.winrm import WinRMConfig
 from onprem.winrm.config import (
+    check_host,
     check_timeouts,
     check_transport_auth,
     kerberos_available,
@@ -57,6 +58,8 @@ class ActionsSettings(BaseModel):
     )
     retry_attempts: int = Field(default=_RELAY.retry_attempts, ge=1, le=10)
     poll_wait_seconds: float = Field(default=_RELAY.poll_wait_seconds, gt=0, le=300)
+    # A device `cobridge doctor` and the installer connect to (TCP, then TLS) to check WinRM.
+    test_host: str | None = Field(default=None, max_length=253)
 
     @field_validator("auth")
     @classmethod
@@ -89,6 +92,19 @@ class ActionsSettings(BaseModel):
                 "`cobridge secrets set winrm_password`",
             )
         return value
+
+    @field_validator("test_host")
+    @classmethod
+    def _test_host(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            return check_host(value)
+        except ValueError:
+            raise problem(
+                "not a host name or address",
+                'give a device\'s FQDN, e.g. test_host = "wks0001.corp.example"',
+            ) from None
 
     @field_validator("global_concurrency")
     @classmethod
@@ -184,4 +200,6 @@ max_output_bytes = {_WINRM["max_output_bytes"].default}
 retry_attempts = {_RELAY.retry_attempts}
 # Seconds a claim waits for new actions (long poll).
 poll_wait_seconds = {int(_RELAY.poll_wait_seconds)}
+# A device `cobridge doctor` connects to (TCP and TLS) to check that WinRM is reachable.
+# test_host = "wks0001.corp.example"
 """

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from bridge.settings import CloudSettings, SiteSettings
+from bridge.settings_actions import ActionsSettings
 from bridge.settings_directory import DirectorySettings
 from installer.layout import Layout
 
@@ -44,6 +45,8 @@ class CheckInput:
     installed: bool
     enrolled: bool
     attach_code: bool
+    # The full `[actions]` section when there is one (the installed configuration's).
+    actions: ActionsSettings | None = None
 
 
 Check = Callable[[CheckInput], list[CheckResult]]

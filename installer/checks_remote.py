@@ -1,4 +1,7 @@
-"""Checks of what the connector talks to: the site database, the directory, WinRM, the cloud."""
+"""Checks of what the connector talks to: the site database, the directory, the cloud.
+
+WinRM is checked in `checks_winrm`.
+"""
 
 from __future__ import annotations
 
@@ -84,18 +87,6 @@ def check_directory(target: CheckInput) -> list[CheckResult]:
         return result(name, "FAIL", exc.message, exc.hint)
     detail = f"bound to {host} as {config.bind_dn}; {len(config.base_dns)} base DN(s) found"
     return result(name, "PASS", detail)
-
-
-def check_winrm(target: CheckInput) -> list[CheckResult]:
-    """WinRM reachability of a sample device (when actions are on): not implemented yet."""
-    if not target.actions_enabled:
-        return result("winrm", "SKIP", "device actions are off")
-    return result(
-        "winrm",
-        "WARN",
-        "not configured: WinRM reachability is not checked yet",
-        "after the install, run one action on one device and check its result in the admin center",
-    )
 
 
 def _listener(name: str, url: str, target: CheckInput) -> tuple[list[CheckResult], Answer | None]:

@@ -39,11 +39,12 @@ def doctor_checks(
         directory=settings.directory,
         metrics_host=settings.observability.metrics_host,
         metrics_port=settings.observability.metrics_port,
-        actions_enabled=bool(manifest.get("actions_enabled")),
+        actions_enabled=bool(manifest.get("actions_enabled")) or settings.actions.enabled,
         layout=layout,
         installed=True,
         enrolled=load_identity(settings.data_dir) is not None,
         attach_code=settings.cloud.attach_code is not None,
+        actions=settings.actions,
     )
     return run_checks(target, debug=debug)
 

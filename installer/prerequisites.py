@@ -20,7 +20,8 @@ from installer.checks_local import (
     check_permissions,
     check_python,
 )
-from installer.checks_remote import check_cloud, check_directory, check_site, check_winrm
+from installer.checks_remote import check_cloud, check_directory, check_site
+from installer.checks_winrm import check_winrm
 
 # The order an admin fixes things in: the platform, what the connector reads
 # and talks to, then this host's resources.

@@ -213,8 +213,8 @@ def test_an_unreachable_directory_and_actions_without_winrm_checks(
     found = checks(given, tmp_path)
     assert found["directory"].status == "FAIL"
     assert "cannot connect" in found["directory"].detail
-    assert found["winrm"].status == "WARN"
-    assert found["winrm"].detail == "not configured: WinRM reachability is not checked yet"
+    assert found["winrm"].status == "SKIP"
+    assert found["winrm"].detail == "no test device configured: WinRM reachability is not checked"
 
 
 def test_an_unattended_install_stops_before_writing(rig: Rig, tmp_path: Path) -> None:
