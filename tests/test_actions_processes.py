@@ -21,6 +21,7 @@ import json
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -86,15 +87,17 @@ def journal_attempts(system: System, action_id: str) -> int:
     return int(rows[0].attempts)
 
 
-async def until_ended(admin: CloudClient, action_id: str, timeout: float = DEADLINE) -> ActionOut:
-    """The action once it ended (poll with a deadline)."""
+async def until_ended(
+    admin: CloudClient, action_id: str, tail: Callable[[], str], timeout: float = DEADLINE
+) -> ActionOut:
+    """The action once it ended (poll with a deadline); `tail` is the connector's log."""
     deadline = time.monotonic() + timeout
     while True:
         action = await admin.action(action_id)
         if action.state.ended:
             return action
         if time.monotonic() > deadline:
-            raise AssertionError(f"action {action_id} still {action.state.value}")
+            raise AssertionError(f"action {action_id} still {action.state.value}:\n{tail()}")
         await asyncio.sleep(0.25)
 
 
@@ -182,7 +185,7 @@ def test_actions_queued_by_an_operator_run_on_devices_through_the_connector(
                     ran = await queue("script", run_script)
                     denied = await queue("denied", TriggerAction(kind="hardwareInventory"))
 
-                    done = await until_ended(admin, policy)
+                    done = await until_ended(admin, policy, lambda: connector.tail(60))
                     assert (done.state, done.return_value, done.error_code) == (
                         ActionState.SUCCEEDED,
                         0,
@@ -193,13 +196,13 @@ def test_actions_queued_by_an_operator_run_on_devices_through_the_connector(
                     assert row is not None, "the action is not on the device page"
                     assert row.group(1) == "succeeded"
                     assert "ReturnValue 0" in html
-                    done = await until_ended(admin, ran)
+                    done = await until_ended(admin, ran, lambda: connector.tail(60))
                     assert (done.state, done.exit_code, done.output) == (
                         ActionState.SUCCEEDED,
                         0,
                         "Running\r\n",
                     )
-                    done = await until_ended(admin, denied)
+                    done = await until_ended(admin, denied, lambda: connector.tail(60))
                     assert (done.state, done.error_code) == (
                         ActionState.FAILED,
                         "winrm_auth_rejected",
@@ -218,12 +221,12 @@ def test_actions_queued_by_an_operator_run_on_devices_through_the_connector(
                     names[host["gone"]] = "127.0.0.2"
                     env["WINRM_TEST_HOSTS"] = json.dumps(names)
                     connector = system.connector(env=env)
-                    done = await until_ended(admin, killed)
+                    done = await until_ended(admin, killed, lambda: connector.tail(60))
                     assert (done.state, done.error_code) == (ActionState.FAILED, "interrupted")
                     assert server.commands_to(host["killed"]) == 1
 
                     gone = await queue("gone", TriggerAction(kind="softwareUpdateScan"))
-                    done = await until_ended(admin, gone)
+                    done = await until_ended(admin, gone, lambda: connector.tail(60))
                     assert (done.state, done.error_code) == (
                         ActionState.FAILED,
                         "winrm_unreachable",
