@@ -249,6 +249,13 @@ async def test_each_tenant_sees_and_trusts_only_its_own(service: RunningService)
         log_b = await admin_b.connector_audit_log("H-SAME")
         assert [e.status for e in log_b.value] == ["verified", "pending", "pending"]
         assert {s.signer: s.trusted_because for s in log_b.signers}[a.signer.fingerprint] is None
+        # B's chain copies A's first entries, so both tenants hold a chain of the same id:
+        # each tenant reads its own.
+        assert chain_b.id == chain_a.id
+        assert [c.chain_id for c in log_b.chains] == [chain_b.id]
+        named = await admin_a.connector_audit_log("H-SAME", chain=chain_b.id)
+        assert (named.chain.entries, len(named.value)) == (2, 2)
+        assert [e.entry_hash for e in named.value] == [e.entry_hash for e in log_a.value]
 
         with pytest.raises(CloudApiError) as unknown:
             await admin_b.connector_audit_log("H-OTHER")
