@@ -270,4 +270,6 @@ class AuditUpload:
         seq, head_hash = entries[-1].seq, entries[-1].entry_hash
         if ack.chain.head_seq is not None and ack.chain.head_seq > seq and ack.chain.head_hash:
             seq, head_hash = ack.chain.head_seq, ack.chain.head_hash
-        return UploadCursor(cursor.chain, seq, head_hash, {**cursor.signers, **sent})
+        # A log that was empty when the run began is named by the entry 1 just sent.
+        chain = cursor.chain or (entries[0].entry_hash if entries[0].seq == 1 else None)
+        return UploadCursor(chain, seq, head_hash, {**cursor.signers, **sent})
