@@ -15,8 +15,9 @@ import re
 import shutil
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pytest
 
@@ -118,3 +119,21 @@ def sign_in_page(page: Any, tenant_name: str, user: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     assert page.url.endswith("/devices")
+
+
+@dataclass
+class BrowserWorld(Generic[T]):
+    """A browser test module's world: the service URL, what its setup made, Chromium."""
+
+    url: str
+    made: T
+    browser: Any
+
+
+@contextlib.contextmanager
+def browser_world(
+    data_dir: Path, setup: Callable[[RunningService], Awaitable[T]]
+) -> Iterator[BrowserWorld[T]]:
+    """`browser_and_service` as one object (tests/browser_page.py gives each test a page of it)."""
+    with browser_and_service(data_dir, setup) as (url, made, browser):
+        yield BrowserWorld(url, made, browser)

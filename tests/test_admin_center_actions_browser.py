@@ -22,8 +22,9 @@ from cloud.contract.action_relay import ActionResult
 from cloud.contract.admin import Role
 from tests.action_world import Made, attached_devices
 from tests.admin_center import PASSWORD
-from tests.browser import browser_and_service, page_in_new_context, sign_in_page
+from tests.browser import browser_and_service, sign_in_page
 
+pytest_plugins = ["tests.browser_page"]
 playwright_api = pytest.importorskip("playwright.sync_api")
 HIERARCHY = "H-PS1"
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -72,15 +73,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data_dir = tmp_path_factory.mktemp("admin-actions")
     with browser_and_service(data_dir, attached_devices) as (url, made, browser):
         yield World(url, made, browser)
-
-
-@pytest.fixture
-def page(
-    world: World, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
-    """A page in a fresh context (1280 x 900); screenshotted when the test fails."""
-    with page_in_new_context(world.browser, world.url, request, tmp_path_factory) as page:
-        yield page
 
 
 def sign_in(page: Any, world: World, role: Role) -> None:

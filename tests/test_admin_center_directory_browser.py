@@ -23,11 +23,12 @@ from cloud.contract.directory import DirectoryComputer
 from cloud.service.state import ServiceState
 from cloud.store.directory import save_computers
 from tests.admin_center import PASSWORD, Tenant, seed_devices, tenant_with_users
-from tests.browser import browser_and_service, page_in_new_context, sign_in_page
+from tests.browser import BrowserWorld, browser_world, sign_in_page
 from tests.cloud_fixtures import smsid
 from tests.cloud_service import RunningService
 from tests.test_admin_center_workloads_browser import keep_screenshot, text
 
+pytest_plugins = ["tests.browser_page"]
 playwright_api = pytest.importorskip("playwright.sync_api")
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 LONG_OU = ",".join(f"OU=Department of Very Long Names {n}" for n in range(8))
@@ -82,33 +83,14 @@ async def two_tenants(service: RunningService) -> Made:
     return Made(tenant, other)
 
 
-@dataclass
-class World:
-    """The module's service URL, what it holds, and the browser."""
-
-    url: str
-    made: Made
-    browser: Any
+World = BrowserWorld[Made]
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """The service with both tenants, and Chromium."""
-    with browser_and_service(tmp_path_factory.mktemp("admin-directory"), two_tenants) as (
-        url,
-        made,
-        browser,
-    ):
-        yield World(url, made, browser)
-
-
-@pytest.fixture
-def page(
-    world: World, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
-    """A page in a fresh context (1280 x 900); screenshotted when the test fails."""
-    with page_in_new_context(world.browser, world.url, request, tmp_path_factory) as page:
-        yield page
+    with browser_world(tmp_path_factory.mktemp("admin-directory"), two_tenants) as made_world:
+        yield made_world
 
 
 def sign_in(page: Any, world: World) -> None:

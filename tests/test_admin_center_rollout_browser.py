@@ -27,11 +27,12 @@ from cloud.contract.rollouts import (
 )
 from cloud.service import bootstrap
 from tests.admin_center import PASSWORD, Tenant, tenant_with_users
-from tests.browser import browser_and_service, page_in_new_context, sign_in_page
+from tests.browser import BrowserWorld, browser_world, sign_in_page
 from tests.cloud_service import RunningService
 from tests.held_deletes import admin_client, connector_for
 from tests.test_admin_center_workloads_browser import keep_screenshot
 
+pytest_plugins = ["tests.browser_page"]
 playwright_api = pytest.importorskip("playwright.sync_api")
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
@@ -123,33 +124,14 @@ async def rollout_tenant(service: RunningService) -> Made:
     return Made(tenant, token)
 
 
-@dataclass
-class World:
-    """The module's service URL, its tenant and the browser."""
-
-    url: str
-    made: Made
-    browser: Any
+World = BrowserWorld[Made]
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """The rollout tenant in a threaded service, and Chromium."""
-    with browser_and_service(tmp_path_factory.mktemp("admin-rollout"), rollout_tenant) as (
-        url,
-        made,
-        browser,
-    ):
-        yield World(url, made, browser)
-
-
-@pytest.fixture
-def page(
-    world: World, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
-    """A page in a fresh context (1280 x 900); screenshotted when the test fails."""
-    with page_in_new_context(world.browser, world.url, request, tmp_path_factory) as page:
-        yield page
+    with browser_world(tmp_path_factory.mktemp("admin-rollout"), rollout_tenant) as made_world:
+        yield made_world
 
 
 def sign_in(page: Any, world: World, role: Role) -> None:

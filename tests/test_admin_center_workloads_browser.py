@@ -20,9 +20,10 @@ import pytest
 
 from cloud.contract.admin import Role
 from tests.admin_center import PASSWORD
-from tests.browser import browser_and_service, page_in_new_context, sign_in_page
+from tests.browser import browser_and_service, sign_in_page
 from tests.test_admin_center_workloads import Reported, reported_tenant
 
+pytest_plugins = ["tests.browser_page"]
 playwright_api = pytest.importorskip("playwright.sync_api")
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 CHART = "Devices per holder, per workload"
@@ -47,15 +48,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         browser,
     ):
         yield World(url, made, browser)
-
-
-@pytest.fixture
-def page(
-    world: World, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
-    """A page in a fresh context (1280 x 900); screenshotted when the test fails."""
-    with page_in_new_context(world.browser, world.url, request, tmp_path_factory) as page:
-        yield page
 
 
 def sign_in(page: Any, world: World, role: Role) -> None:
