@@ -76,6 +76,20 @@ async def test_a_long_poll_answers_when_an_action_is_queued(service: RunningServ
 
 
 @MODULE
+async def test_a_poll_whose_connector_went_away_claims_nothing(service: RunningService) -> None:
+    async with action_world(service) as world:
+        orphan = asyncio.create_task(world.connector().claim_actions(wait_seconds=LONG_WAIT))
+        await asyncio.sleep(0.5)  # the poll reaches the service and waits there
+        orphan.cancel()  # the connector dies: its connection closes, its poll waits on
+        await asyncio.gather(orphan, return_exceptions=True)
+        await asyncio.sleep(0.2)  # the service sees the connection close
+        made = await world.operator.request_action(trigger(world.devices["WKS00001"]))
+        # The orphaned poll is woken by the queued action but hands it to nobody.
+        claim = await world.connector().claim_actions(wait_seconds=0)
+        assert [a.action_id for a in claim.value] == [made.action_id]
+
+
+@MODULE
 async def test_a_long_poll_finds_what_another_worker_queued(service: RunningService) -> None:
     async with action_world(service) as world:
         data_dir = service.state.settings.data_dir

@@ -86,12 +86,14 @@ class ActionRelay:
         self._tasks: dict[str, _Task] = {}
         self._devices: dict[str, _DeviceSlot] = {}
         self._global = asyncio.Semaphore(self.options.global_concurrency)
+        self._stop: asyncio.Event | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._results = ResultReporter(source, state, self.stats, clock)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Resume, then claim and run actions until `stop` is set; in-flight commands finish."""
         loop = asyncio.get_running_loop()
+        self._stop = stop
         async with self._open():
             await self.resume()
             while not stop.is_set():
@@ -226,6 +228,10 @@ class ActionRelay:
         if self._expired(action):
             return outcomes.expired(action, self._clock())
         async with self._device_slot(action.smsid), self._global:
+            if self._stop is not None and self._stop.is_set():
+                # Stopping: a slot freed now must not start another action; it stays
+                # claimed in the journal for the next start.
+                return None
             if self._expired(action):
                 return outcomes.expired(action, self._clock())
             entry = self._tasks.get(action.action_id)

@@ -82,6 +82,10 @@ def claimed(row: Any) -> ClaimedAction:
     )
 
 
+class _PollAbandoned(Exception):
+    """The connector closed its connection while its poll waited."""
+
+
 @api.route(
     "POST", "/connector/v1/actions/claim", query=ActionClaimQuery, response=ActionClaim, **CONNECTOR
 )
@@ -99,6 +103,11 @@ async def claim_actions(call: Call) -> ActionClaim:
         tenant_id, hierarchy_id = await _attached(conn, call)
 
     async def look() -> list[Any]:
+        transport = call.request.transport
+        if transport is None or transport.is_closing():
+            # The connector went away while its poll waited (killed, or the network
+            # dropped): claiming now would hand actions to nobody until the lease ends.
+            raise _PollAbandoned
         now = state.clock()
         async with state.engine.connect() as conn:
             if not await queue.has_claimable(conn, tenant_id, hierarchy_id, now):
@@ -113,7 +122,10 @@ async def claim_actions(call: Call) -> ActionClaim:
                 now=now,
             )
 
-    rows = await signals_for(state).wait_for((tenant_id, hierarchy_id), look, query.wait)
+    try:
+        rows = await signals_for(state).wait_for((tenant_id, hierarchy_id), look, query.wait)
+    except _PollAbandoned:
+        rows = []  # nobody reads this answer; the poll ends now instead of at its deadline
     return ActionClaim(
         value=[claimed(r) for r in rows], server_time=state.clock().replace(tzinfo=UTC)
     )
