@@ -150,7 +150,8 @@ def test_a_viewer_sees_results_but_no_buttons(world: World, page: Any) -> None:
     assert card.locator("tr[data-state]").count() >= 1
     page.goto("/devices")
     assert page.get_by_role("link", name="Run an action on these devices…").count() == 0
-    page.goto("/actions")
+    page.get_by_role("navigation", name="Admin center").get_by_role("link", name="Actions").click()
+    assert page.url.endswith("/actions")
     assert page.locator("table.action-list tbody tr[data-state]").count() >= 1
     assert page.get_by_role("button", name="Cancel").count() == 0
     page.goto("/actions/bulk")
