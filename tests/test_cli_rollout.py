@@ -151,6 +151,13 @@ def test_apply_only_the_reviewed_plan_then_commands(config: Path, desired: Path)
     ]
 
     assert run("workloads", "pause", "--config", str(config), "--reason", "look")[0] == 0
+    code, out = run("status", "--config", str(config), "--json")
+    connector = json.loads(out)
+    assert connector["rollout"]["phase"] == "paused"
+    assert connector["rollout"]["active"] is True
+    assert any("rollout 'compliance-wave' is paused" in n for n in connector["notices"])
+    code, out = run("status", "--config", str(config))
+    assert "compliance-wave (active): paused at wave 1 (25%): look" in " ".join(out.split())
     code, out = run("workloads", "pause", "--config", str(config))
     assert code == 2, "pausing a paused rollout is refused"
     assert "cannot pause" in out

@@ -180,6 +180,10 @@ def print_status(report: StatusReport) -> None:
                 + (f" at {ad.last_pass_at:%Y-%m-%d %H:%M:%S}" if ad.last_pass_at else ""),
             )
         )
+    if report.rollout is not None:
+        r = report.rollout
+        state = "active" if r.active else "ended"
+        rows.append(("rollout", f"{r.name} ({state}): {r.summary}"))
     runs = report.action_runs
     if any(runs.values()):
         rows.append(

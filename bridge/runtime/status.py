@@ -15,6 +15,8 @@ from pydantic import BaseModel
 
 from bridge.runtime.enrollment import load_identity
 from bridge.state import ConnectorState, SyncRun
+from workloads.rollout import RolloutPhase, RolloutState, parse_desired_state
+from workloads.rollout.machine import describe_state
 
 # A cycle older than this many intervals means the connector is not keeping up.
 STALE_INTERVALS = 3
@@ -56,6 +58,44 @@ class DirectoryOut(BaseModel):
     last_pass_kind: str | None
     last_pass_outcome: str | None
     last_pass_error: str | None
+
+
+class RolloutOut(BaseModel):
+    """The active rollout, or the last one: its name, phase and where it stands."""
+
+    rollout_id: str
+    name: str
+    active: bool
+    phase: str
+    stage: int
+    final_stage: int
+    summary: str
+    updated_at: datetime
+
+
+def _rollout(state: ConnectorState, notices: list[str]) -> RolloutOut | None:
+    """The latest rollout (a paused one is a notice: it waits for an operator)."""
+    stored = state.rollouts.latest()
+    if stored is None:
+        return None
+    document = parse_desired_state(stored.document, source=f"rollout {stored.name}")
+    current = RolloutState.from_dict(stored.state)
+    summary = describe_state(current, document)
+    if current.phase is RolloutPhase.PAUSED:
+        notices.append(
+            f"rollout {stored.name!r} is {summary}; resume, abort or roll it back "
+            "(`cobridge workloads status`)"
+        )
+    return RolloutOut(
+        rollout_id=stored.rollout_id,
+        name=stored.name,
+        active=stored.active,
+        phase=current.phase.value,
+        stage=current.stage,
+        final_stage=current.final_stage,
+        summary=summary,
+        updated_at=stored.updated_at,
+    )
 
 
 def _directory(state: ConnectorState, notices: list[str]) -> DirectoryOut | None:
@@ -113,6 +153,7 @@ class StatusReport(BaseModel):
     # The action relay's journal: runs claimed, started (on a device), finished, and
     # finished ones the tenant has not acknowledged yet (`unreported`).
     action_runs: dict[str, int] = {}
+    rollout: RolloutOut | None = None
 
 
 def _cycle(run: SyncRun) -> CycleOut:
@@ -195,6 +236,7 @@ def status_report(
         }
     site_devices = success.counts.get("records") if success else None
     directory = _directory(state, notices)
+    rollout = _rollout(state, notices)
     return StatusReport(
         hierarchy_id=identity.hierarchy_id if identity else None,
         tenant_id=identity.tenant_id if identity else None,
@@ -222,4 +264,5 @@ def status_report(
         notices=notices,
         directory=directory,
         action_runs=state.actions.counts(),
+        rollout=rollout,
     )
