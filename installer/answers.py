@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
 from bridge.settings import CloudSettings, ObservabilitySettings, SiteSettings
+from bridge.settings_actions import ActionsSettings
 from bridge.settings_directory import DirectorySettings
 from installer.problems import AnswersError, describe_error, describe_errors, error_field, problem
 
@@ -117,12 +118,33 @@ class DirectoryAnswers(_Section):
 
 
 class ActionsAnswers(_Section):
-    """`[actions]`: device actions over WinRM (reachability is not checked yet)."""
+    """`[actions]`: device actions over WinRM (HTTPS 5986 by default)."""
 
     enabled: bool = Field(default=False, json_schema_extra=ask("Run actions on devices?"))
+    auth: Literal["ntlm", "basic", "kerberos"] = Field(
+        default="ntlm", json_schema_extra=ask("WinRM authentication", when="enabled")
+    )
     winrm_user: Text = Field(default=None, json_schema_extra=ask("WinRM account", when="enabled"))
     winrm_password: Secret = Field(
         default=None, json_schema_extra=ask("WinRM password", when="enabled", secret=True)
+    )
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        json_schema_extra=ask("WinRM port (empty: 5986)", when="enabled"),
+    )
+    ca_file: Path | None = Field(
+        default=None,
+        json_schema_extra=ask(
+            "CA of the devices' WinRM certificates (empty: system store)", when="enabled"
+        ),
+    )
+    test_host: Text = Field(
+        default=None,
+        json_schema_extra=ask(
+            "A device to check WinRM against (empty: skip the check)", when="enabled"
+        ),
     )
 
 
@@ -161,6 +183,26 @@ class InstallAnswers(_Section):
             CloudSettings(**self.cloud.model_dump(exclude={"key_type"})),
             _settings_for(self.directory),  # type: ignore[return-value]
         )
+
+    def actions_settings(self) -> ActionsSettings:
+        """The `[actions]` section these answers make (the password as given, for the checks)."""
+        a = self.actions
+        if not a.enabled:
+            return ActionsSettings()
+        password = a.winrm_password.get_secret_value() if a.winrm_password else None
+        values = {
+            "enabled": True,
+            "auth": a.auth,
+            "username": a.winrm_user,
+            "password": password,
+            "port": a.port,
+            "ca_file": a.ca_file.resolve() if a.ca_file else None,
+            "test_host": a.test_host,
+        }
+        try:
+            return ActionsSettings(**values)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise AnswersError("the install answers", describe_errors(exc, "actions")) from None
 
     def secrets(self) -> dict[str, str]:
         """The secrets to keep encrypted (never the attach code: it is spent at enrollment)."""

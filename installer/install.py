@@ -44,6 +44,7 @@ def check_input(answers: InstallAnswers, layout: Layout) -> CheckInput:
         metrics_host=answers.service.metrics_host,
         metrics_port=answers.service.metrics_port,
         actions_enabled=answers.actions.enabled,
+        actions=answers.actions_settings(),
         layout=layout,
         installed=layout.config.exists(),
         enrolled=load_identity(layout.data_dir) is not None,

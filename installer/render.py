@@ -62,6 +62,16 @@ def connector_toml(answers: InstallAnswers, layout: Layout) -> str:
             'password = "secret:directory_password"',
             f"base_dns = {_toml(d.base_dns)}",
         ]
+    a = answers.actions
+    if a.enabled:
+        lines += ["", "[actions]", "enabled = true", f"auth = {_toml(a.auth)}"]
+        lines += [f"username = {_toml(a.winrm_user or '')}", 'password = "secret:winrm_password"']
+        if a.port is not None:
+            lines.append(f"port = {a.port}")
+        if a.ca_file is not None:
+            lines.append(f"ca_file = {_toml(a.ca_file.resolve())}")
+        if a.test_host:
+            lines.append(f"test_host = {_toml(a.test_host)}")
     return "\n".join(lines) + "\n"
 
 

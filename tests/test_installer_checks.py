@@ -209,12 +209,18 @@ def test_an_unreachable_directory_and_actions_without_winrm_checks(
         "password": DIRECTORY_PASSWORD,
         "base_dns": ["OU=Workstations,DC=corp,DC=example"],
     }
-    given = rig.install_answers(directory=directory, actions={"enabled": True})
+    actions = {"enabled": True, "winrm_user": "CORP\\svc", "winrm_password": "Pa55-word"}
+    given = rig.install_answers(directory=directory, actions=actions)
     found = checks(given, tmp_path)
     assert found["directory"].status == "FAIL"
     assert "cannot connect" in found["directory"].detail
     assert found["winrm"].status == "SKIP"
     assert found["winrm"].detail == "no test device configured: WinRM reachability is not checked"
+    # Actions without an account are refused, naming the keys and the fix.
+    with pytest.raises(AnswersError) as refused:
+        checks(rig.install_answers(actions={"enabled": True}), tmp_path)
+    assert "actions.username: missing" in str(refused.value)
+    assert "secret:winrm_password" in str(refused.value)
 
 
 def test_an_unattended_install_stops_before_writing(rig: Rig, tmp_path: Path) -> None:

@@ -7,20 +7,25 @@ listens; SKIP, saying why, when actions are off or no test device is named.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from bridge.settings import CloudSettings, SiteSettings
+from bridge.settings import CloudSettings, ConnectorSettings, SiteSettings
 from bridge.settings_actions import ActionsSettings
 from bridge.settings_directory import DirectorySettings
 from installer.checks import CheckInput, CheckResult
 from installer.checks_winrm import check_listener, check_winrm
 from installer.layout import Layout
 from tests.hosts_hook.sitecustomize import install, uninstall
+from tests.installer_rig import Rig, files_holding, run_cli
 from tests.winrm_server import WinRMServer
+
+pytest_plugins = ["tests.installer_rig"]
+WINRM_ENV = "COBRIDGE_TEST_WINRM_PASSWORD"
 
 HOST = "probe.corp.example"
 TIMEOUT = 5.0
@@ -121,3 +126,37 @@ def test_a_test_host_must_be_a_host_name(server: WinRMServer) -> None:
         actions(server, test_host="not a host")
     assert "test_host" in str(refused.value)
     assert "not a host name or address" in str(refused.value)
+
+
+def test_an_install_with_actions_checks_winrm_and_keeps_its_password_secret(
+    rig: Rig, server: WinRMServer, tmp_path: Path
+) -> None:
+    ca_file = tmp_path / "winrm-ca.pem"
+    ca_file.write_bytes(server.ca_pem)
+    section = {
+        "enabled": True,
+        "auth": "basic",
+        "winrm_user": "svc",
+        "winrm_password": f"env:{WINRM_ENV}",
+        "port": server.port,
+        "ca_file": str(ca_file),
+        "test_host": HOST,
+    }
+    answers = rig.answers(tmp_path / "answers.toml", actions=section)
+    layout = Layout(tmp_path / "prefix")
+    code = rig.tenant.attach_code()
+    env = rig.env(code) | {WINRM_ENV: "Probe-Pa55"}
+    done = run_cli("install", "--answers", str(answers), "--prefix", str(layout.prefix), env=env)
+    assert done.exit_code == 0, done.output
+    row = rf"winrm\W+PASS\W+{re.escape(HOST)}:{server.port}: TLS handshake completed"
+    assert re.search(row, done.output), done.output
+    config = layout.config.read_text()
+    assert 'password = "secret:winrm_password"' in config
+    assert f'test_host = "{HOST}"' in config
+    assert files_holding(layout.prefix, ["Probe-Pa55"]) == []
+    listed = run_cli("secrets", "list", "--prefix", str(layout.prefix))
+    assert "winrm_password" in listed.stdout.split()
+    settings = ConnectorSettings.load(layout.config)
+    assert settings.actions.enabled is True
+    assert settings.actions.password is not None
+    assert settings.actions.password.get_secret_value() == "Probe-Pa55"
