@@ -5,6 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The suite runs on every core (pytest-xdist; tests/conftest.py groups them).
+TEST_WORKERS ?= auto
 CHAOS_TRIALS ?= 200
 
 .PHONY: install demo test chaos lint format bench bench-large clean
@@ -21,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/cobridge demo
 
 test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # kill -9 of the connector at many more random points than `make test` tries (20).
 chaos: $(STAMP)

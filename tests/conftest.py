@@ -1,4 +1,10 @@
-"""Shared fixtures: empty, migrated site stores on every backend (SQLite and PostgreSQL)."""
+"""Shared fixtures: empty, migrated site stores on every backend (SQLite and PostgreSQL).
+
+Also how the suite splits over pytest-xdist workers (`make test` runs
+`-n auto --dist loadgroup`): each module stays on one worker (its
+module-scoped service is set up once), and every test that uses the Samba
+AD DC runs on the same worker, since one DC serves the whole machine.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,15 @@ from onprem.site_store import migrate_site
 from tests.pg import throwaway_pg_database
 
 AS_OF = datetime(2026, 11, 1, 8, 0, 0)
+SAMBA_FIXTURE = "samba_dc"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group tests for xdist's loadgroup: by module, and every Samba test together."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        group = "samba-dc" if SAMBA_FIXTURE in names else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(name=group))
 # Every store test runs on SQLite and, where a server is configured (always in CI), PostgreSQL.
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
