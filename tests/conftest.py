@@ -31,6 +31,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         names = getattr(item, "fixturenames", ())
         group = "samba-dc" if SAMBA_FIXTURE in names else item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(name=group))
+
+
 # Every store test runs on SQLite and, where a server is configured (always in CI), PostgreSQL.
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
