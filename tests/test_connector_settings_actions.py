@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from bridge.actions import RelayOptions
-from bridge.settings import ConfigError, ConnectorSettings
+from bridge.settings import ConnectorSettings
 from bridge.settings_secrets import SecretStore
 from onprem.winrm import WinRMClient, WinRMConfig
+from tests.settings_files import load
+from tests.settings_files import problems as config_problems
 
+pytest_plugins = ["tests.settings_files"]
 PASSWORD = "Winrm-Svc-Pa55-41ab"
 BASE = """\
 [site]
@@ -29,25 +31,8 @@ username = "CORP\\\\svc-cobridge"
 """
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("COBRIDGE_CONNECTOR_"):
-            monkeypatch.delenv(name)
-
-
-def load(tmp_path: Path, text: str) -> ConnectorSettings:
-    path = tmp_path / "connector.toml"
-    path.write_text(text, encoding="utf-8")
-    return ConnectorSettings.load(path)
-
-
 def problems(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load(tmp_path, text)
-    assert PASSWORD not in str(caught.value)
-    assert caught.value.__cause__ is None
-    return caught.value.problems
+    return config_problems(tmp_path, text, secret=PASSWORD)
 
 
 def test_without_a_section_actions_are_off(tmp_path: Path) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from bridge.settings import ConfigError, ConnectorSettings
+from bridge.settings import ConnectorSettings
 from onprem.directory import DirectoryConfig
+from tests.settings_files import load
+from tests.settings_files import problems as config_problems
 
+pytest_plugins = ["tests.settings_files"]
 PASSWORD = "Ad-Svc-Pa55-9f3c"
 BASE = """\
 [site]
@@ -29,25 +31,8 @@ base_dns = ["OU=Workstations,DC=corp,DC=example,DC=com"]
 """
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("COBRIDGE_CONNECTOR_"):
-            monkeypatch.delenv(name)
-
-
-def load(tmp_path: Path, text: str) -> ConnectorSettings:
-    path = tmp_path / "connector.toml"
-    path.write_text(text, encoding="utf-8")
-    return ConnectorSettings.load(path)
-
-
 def problems(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load(tmp_path, text)
-    assert PASSWORD not in str(caught.value)
-    assert caught.value.__cause__ is None
-    return caught.value.problems
+    return config_problems(tmp_path, text, secret=PASSWORD)
 
 
 def test_without_a_section_the_directory_is_off(tmp_path: Path) -> None:
