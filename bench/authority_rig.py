@@ -34,8 +34,8 @@ from bench.measure import Measurement
 from bench.sync_rig import fresh_dir
 from bridge.arbiter.arbiter import BATCH, Arbiter
 from bridge.arbiter.sides import CloudSide, SiteSide
-from bridge.simulator import authority_log
 from cloud.store.engine import migrate_store, store_urls
+from installer.demo.simulator import authority_log
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.site_database import create_site_engine
 from onprem.site_store import migrate_site

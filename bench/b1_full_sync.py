@@ -49,7 +49,7 @@ from bench.sync_rig import (
 )
 from bridge.mapping import MappingRejected, device_record
 from bridge.runtime.enrollment import load_identity
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.attach import HierarchyRegistration
 from cloud.contract.inventory import DeviceRecord, IngestBatch
 from onprem.site_database import create_site_engine

@@ -55,7 +55,7 @@ from bench.sync_rig import (
     write_config,
 )
 from bridge.state import ConnectorState
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.devices import DeviceQuery
 
 DEVICES = 100_000
@@ -129,7 +129,7 @@ def freshness(base: Path, site: Path, service: Service, token: str, samples: int
     started = datetime.now(UTC) - timedelta(seconds=1)
     # `cobridge connector run`, with this interpreter and this checkout.
     process = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "connector", "run", "--config", str(config)],
+        [sys.executable, "-m", "installer", "connector", "run", "--config", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=log,
     )

@@ -47,8 +47,11 @@ from bench.b5_site_read import _seeded, read_records
 from bench.measure import Measurement, measure, report
 from bench.sync_rig import env_int, in_child, verdict
 from bridge.arbiter.desired import desired_from_read
+from installer.demo.site_generator.site_collections import (
+    ALL_DESKTOP_AND_SERVER_CLIENTS,
+    ALL_SYSTEMS,
+)
 from onprem.site_database import create_site_engine
-from onprem.site_generator.site_collections import ALL_DESKTOP_AND_SERVER_CLIENTS, ALL_SYSTEMS
 from onprem.site_reader import SiteReader
 from onprem.site_records import SiteDevice
 from onprem.site_schema import v_Collection, v_FullCollectionMembership, v_R_System

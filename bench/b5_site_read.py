@@ -15,8 +15,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.measure import Measurement, measure, report
+from installer.demo.site_generator import seed_site
 from onprem.site_database import create_site_engine
-from onprem.site_generator import seed_site
 from onprem.site_reader import ReadScope, SiteReader
 from onprem.site_schema import v_R_System
 from onprem.site_statements import chunk_bounds, device_rows, membership_rows

@@ -49,8 +49,8 @@ from bench.sync_rig import (
     write_config,
 )
 from bridge.runtime.enrollment import CERT_FILE, KEY_FILE, load_identity
+from bridge.tenant.connector import CloudClient, CloudUnavailable
 from cloud import pki
-from cloud.client import CloudClient, CloudUnavailable
 from cloud.contract.attach import HierarchyRegistration
 from cloud.contract.inventory import DeviceRecord, IngestBatch
 from tests.fault_proxy import FaultProxy, RateLimit, identity_files

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from installer.demo.site_generator import touch_site
+from installer.demo.site_generator.catalog import BASE_RESOURCE_ID
+from installer.demo.site_generator.device_factory import DeviceFactory
+from installer.demo.site_generator.naming import NameAllocator, Salts
+from installer.demo.site_generator.site_collections import SiteCollections
+from installer.demo.site_generator.site_io import DeviceWriter, batches
+from installer.demo.site_generator.touch import is_valid_live
 from onprem.site_database import create_site_engine
-from onprem.site_generator import touch_site
-from onprem.site_generator.catalog import BASE_RESOURCE_ID
-from onprem.site_generator.device_factory import DeviceFactory
-from onprem.site_generator.naming import NameAllocator, Salts
-from onprem.site_generator.site_collections import SiteCollections
-from onprem.site_generator.site_io import DeviceWriter, batches
-from onprem.site_generator.touch import is_valid_live
 from onprem.site_schema import cobridge_site_identity, site_metadata, v_R_System, v_Site
 
 

@@ -30,7 +30,7 @@ from bridge.runtime.observability import configure_logging
 from bridge.runtime.runner import VERSION, ConnectorRunner
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState, SyncRun
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.admin import Role
 from cloud.service import bootstrap
 from cloud.service.app import running

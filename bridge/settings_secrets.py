@@ -3,7 +3,7 @@
 A string `secret:NAME` in the TOML file is a reference: `ConnectorSettings.load`
 replaces it with secret NAME from `secrets.enc` in the file's directory,
 opened with `master.key` there (32 random bytes, base64, mode 0600, made on
-this host). Each value is sealed with `cloud.secret_box.SecretBox`
+this host). Each value is sealed with `cloud.contract.secret_box.SecretBox`
 (AES-256-GCM) for the purpose `connector-secret:NAME`, so a sealed value
 copied under another name fails to open. Only the keys of the settings'
 `SECRET_KEYS` may hold a reference, so a secret never reaches a key whose
@@ -26,7 +26,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from cloud.secret_box import SecretBox, SecretBoxError, load_or_create_master_key
+from cloud.contract.secret_box import SecretBox, SecretBoxError, load_or_create_master_key
 from workloads.errors import CobridgeError
 
 SECRETS_FILE = "secrets.enc"

@@ -1,10 +1,6 @@
-"""The `cobridge` console script: the connector's command line plus the installer's commands.
+"""The installer's commands: `install`, `doctor`, `uninstall`, `secrets` and `renew`.
 
-Nothing imports the installer, so this module is the entry point: it takes
-the `cli` group of `bridge.cli` (with its error boundary: a `CobridgeError`
-prints its message and hint and exits 2, never a traceback) and adds
-`install`, `doctor`, `uninstall`, `secrets` and `renew`. `python -m
-bridge.cli` still runs everything else.
+The console (`installer.console`) adds them to the `cobridge` root group.
 """
 
 from __future__ import annotations
@@ -16,7 +12,6 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from bridge.cli import cli
 from bridge.cli.connector_commands import print_status
 from bridge.cli.output import console
 from installer.answers import literal_secrets, load_answers
@@ -147,10 +142,4 @@ def uninstall_command(
     uninstall(layout, console(), detach_hierarchy=detach, token=token, purge=purge)
 
 
-for command in (install, doctor, uninstall_command, secrets, renew):
-    cli.add_command(command)
-
-
-def main() -> None:
-    """Console-script entry point."""
-    sys.exit(cli.main(prog_name="cobridge", standalone_mode=True))
+INSTALLER_COMMANDS: tuple[click.Command, ...] = (install, doctor, uninstall_command, secrets, renew)

@@ -30,7 +30,7 @@ from bridge.runtime.enrollment import (
 )
 from bridge.runtime.runner import VERSION
 from bridge.settings import ConnectorSettings
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.attach import HierarchyOut, HierarchyRegistration
 from installer.layout import PRIVATE_FILE, InstallError, write_file
 from installer.probe import error_message, request

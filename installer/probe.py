@@ -3,7 +3,7 @@
 The checks need what the connector's client hides on purpose: whether the
 failure was the network, the certificate chain or the answer, and the
 `Date` header of any answer (the service's clock). One request, no retries,
-the CA file as the only trust anchor (`cloud.tls.client_context`, as the
+the CA file as the only trust anchor (`cloud.contract.tls.client_context`, as the
 connector uses).
 """
 
@@ -19,7 +19,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cloud.tls import client_context
+from cloud.contract.tls import client_context
 from workloads.errors import CobridgeError
 
 

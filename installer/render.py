@@ -80,7 +80,7 @@ def cobridge_command() -> list[str]:
     script = Path(sys.executable).with_name("cobridge")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "bridge.cli"]
+    return [sys.executable, "-m", "installer"]
 
 
 def run_command(layout: Layout) -> list[str]:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.action_relay import ActionResult
 from cloud.contract.actions import ActionRequest, TriggerAction
 from cloud.contract.admin import Role

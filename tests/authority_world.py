@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.authority import AuthorityCommand, AuthorityState
 from tests.cloud_fixtures import batch, record, smsid
 from tests.cloud_service import RunningService

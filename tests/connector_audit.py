@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from bridge.audit import SIGNER_CHANGED, AuditEntry, AuditEvent, AuditSigner
 from bridge.audit.chain import chain_entry
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.attach import HierarchyRegistration
 from cloud.contract.audit_chain import GENESIS
 from cloud.contract.connector_audit import AuditEntryIn, AuditSignerIn, AuditUpload

@@ -28,11 +28,11 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.attach import ConnectorOut, HierarchyOut
 from installer.answers import InstallAnswers
 from installer.checks import CheckResult
-from installer.cli import cli
+from installer.console import cli
 from installer.install import check_input
 from installer.layout import Layout
 from installer.prerequisites import run_checks

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from cloud.contract.tls import server_context
 from cloud.pki import create_service_root, issue_server_certificate, to_pem
-from cloud.tls import server_context
 
 
 def other_ca(path: Path) -> Path:

@@ -21,11 +21,11 @@ import sqlalchemy as sa
 
 from bridge.state import ConnectorState
 from bridge.sync.engine import SyncEngine, SyncOptions
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.attach import HierarchyRegistration
 from cloud.contract.devices import DeviceQuery
+from installer.demo.site_generator import seed_site
 from onprem.site_database import create_site_engine
-from onprem.site_generator import seed_site
 from onprem.site_reader import SiteReader
 from onprem.site_records import SiteDevice
 from onprem.site_schema import cobridge_site_identity, site_metadata, v_R_System

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.devices import DeviceQuery
 from tests.system_processes import Tenant
 from tests.system_sites import expected_devices

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from installer.demo.site_generator import touch_site
 from onprem.site_database import create_site_engine
-from onprem.site_generator import touch_site
 from onprem.site_reader import SiteReader
 from onprem.site_records import SiteDevice
 from onprem.site_schema import cobridge_site_identity, site_metadata

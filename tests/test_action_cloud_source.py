@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from bridge.actions import ActionRelay, ActionResult
 from bridge.actions.cloud_source import CloudActionSource, device_host, to_wire
 from bridge.state import ConnectorState
-from cloud.client_errors import CloudApiError
+from bridge.tenant.errors import CloudApiError
 from cloud.contract import action_relay as wire
 from cloud.contract.actions import (
     SCHEDULES,

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from bridge.settings_secrets import SecretStore
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.actions import (
     ActionOut,
     ActionRequest,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.action_relay import ActionResult
 from cloud.contract.admin import Role
 from tests.action_world import Made, attached_devices

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from onprem.site_database import create_site_engine
 from onprem.site_store import migrate_site
 
-COBRIDGE = [sys.executable, "-c", "from bridge.cli import main; main()"]
+COBRIDGE = [sys.executable, "-c", "from installer.console import main; main()"]
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

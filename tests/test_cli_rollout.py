@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bridge.cli import cli
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
+from installer.console import cli
 from tests.sync_rig import seeded_site
 
 DOCUMENT = """

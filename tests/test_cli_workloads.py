@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from bridge.arbiter.arbiter import Arbiter
 from bridge.arbiter.ports import InMemorySide
-from bridge.cli import cli
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
+from installer.console import cli
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.site_database import create_site_engine
 from onprem.site_store import migrate_site

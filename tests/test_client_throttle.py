@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from cloud.client_throttle import ThrottleGovernor
+from bridge.tenant.throttle import ThrottleGovernor
 
 
 class FakeClock:

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from cloud.client import CloudAuthError, CloudError
+from bridge.tenant.connector import CloudAuthError, CloudError
 from cloud.contract.admin import Role
 from tests.authority_world import aad, attached, grant, revoke
 from tests.cloud_fixtures import batch, record, smsid

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from cloud.client import CloudApiError, CloudClient
+from bridge.tenant.connector import CloudApiError, CloudClient
 from cloud.contract.attach import HierarchyRegistration
 from cloud.contract.authority import AuthorityCommand
 from tests.authority_world import attached, grant, revoke, state

@@ -26,15 +26,15 @@ import pytest_asyncio
 import sqlalchemy as sa
 from aiohttp import web
 
-from cloud import tls
-from cloud.client import (
+from bridge.tenant.connector import (
     CloudApiError,
     CloudAuthError,
     CloudClient,
     CloudTlsError,
     CloudUnavailable,
 )
-from cloud.client_errors import retry_after_seconds
+from bridge.tenant.errors import retry_after_seconds
+from cloud import tls
 from cloud.contract.admin import Role
 from cloud.contract.attach import ConnectorStatus, Heartbeat, HierarchyRegistration
 from cloud.contract.devices import DeviceQuery

@@ -23,8 +23,8 @@ import pytest_asyncio
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from cloud.client import CloudApiError
-from cloud.client_audit import tenant_head
+from bridge.tenant.audit import tenant_head
+from bridge.tenant.connector import CloudApiError
 from cloud.contract.admin import Role
 from cloud.contract.audit_chain import GENESIS
 from cloud.contract.connector_audit import AuditEntryIn, AuditUpload

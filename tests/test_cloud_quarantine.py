@@ -16,7 +16,7 @@ import pytest_asyncio
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from cloud.client import CloudApiError
+from bridge.tenant.connector import CloudApiError
 from cloud.contract.attach import Heartbeat
 from cloud.contract.quarantine import (
     QuarantineReport,

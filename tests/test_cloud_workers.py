@@ -23,7 +23,7 @@ from tests.cloud_fixtures import record
 from tests.pg import throwaway_pg_database
 
 pytestmark = pytest.mark.postgres
-COBRIDGE = [sys.executable, "-c", "from bridge.cli import main; main()"]
+COBRIDGE = [sys.executable, "-c", "from installer.console import main; main()"]
 
 
 def _free_port() -> int:

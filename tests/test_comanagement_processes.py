@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.simulator import DeviceFleet, authority_log
+from bridge.tenant.connector import CloudClient
 from cloud import pki
-from cloud.client import CloudClient
 from cloud.contract.devices import DeviceQuery
+from installer.demo.simulator import DeviceFleet, authority_log
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.site_database import create_site_engine
 from onprem.site_store import read_site_identity

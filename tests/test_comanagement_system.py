@@ -21,9 +21,9 @@ from bridge.arbiter.arbiter import Arbiter
 from bridge.arbiter.cycle import ArbitrationPass
 from bridge.arbiter.ports import SideChannel, SideUnreachable
 from bridge.arbiter.sides import CloudSide, SiteSide
-from bridge.simulator import DeviceFleet, authority_log
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.devices import DeviceQuery
+from installer.demo.simulator import DeviceFleet, authority_log
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.site_reader import SiteReader
 from tests.cloud_service import RunningService

@@ -31,7 +31,7 @@ from bridge.runtime.observability import ConnectorMetrics
 from bridge.runtime.runner import ConnectorRunner
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.attach import HierarchyRegistration
 from tests.cloud_service import RunningService
 from tests.held_deletes import admin_client

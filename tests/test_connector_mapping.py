@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from bridge.mapping import MappingRejected, collection_records, device_record
 from cloud.contract.inventory import COLLECTION_ID, SMSID, DeviceRecord
+from installer.demo.site_generator import seed_site
 from onprem.site_database import create_site_engine
-from onprem.site_generator import seed_site
 from onprem.site_reader import SiteCollection, SiteReader
 from onprem.site_records import SiteDevice
 from onprem.site_statements import ReadScope

@@ -15,13 +15,13 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from bridge.cli import cli
 from bridge.runtime.enrollment import PENDING_KEY_FILE, EnrollmentError, enroll, new_key_and_csr
 from bridge.runtime.runner import ConnectorRunner
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
-from cloud.client import CloudClient
-from cloud.client_errors import CloudApiError
+from bridge.tenant.connector import CloudClient
+from bridge.tenant.errors import CloudApiError
+from installer.console import cli
 from onprem.site_schema import v_R_System
 from tests.cloud_service import RunningService
 from tests.sync_rig import seeded_site
@@ -173,7 +173,7 @@ async def test_sigterm_stops_a_running_connector_cleanly(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bridge.cli",
+        "installer",
         "connector",
         "run",
         "--config",

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from bridge.directory.upload import DirectoryUpload
 from bridge.state import ConnectorState
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from onprem.directory import DirectoryRecord
 from tests.cloud_service import RunningService, start_service
 from tests.directory_world import World

@@ -23,8 +23,8 @@ from aiohttp import web
 from cryptography.x509.oid import NameOID
 from yarl import URL
 
+from bridge.tenant.connector import CloudClient
 from cloud import pki, tls
-from cloud.client import CloudClient
 from cloud.contract.attach import Heartbeat, HierarchyRegistration
 from cloud.contract.devices import DeviceQuery
 from cloud.store.engine import migrate_store, store_urls

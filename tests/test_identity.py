@@ -24,8 +24,8 @@ from bridge.identity import (
     Situation,
 )
 from bridge.state.devices import DeviceState
+from installer.demo.site_generator import seed_site
 from onprem.site_database import create_site_engine
-from onprem.site_generator import seed_site
 from onprem.site_reader import SiteReader
 from onprem.site_records import SiteDevice
 from onprem.site_store import migrate_site

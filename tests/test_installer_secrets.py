@@ -15,7 +15,7 @@ import pytest
 
 from bridge.settings import ConfigError, ConnectorSettings
 from bridge.settings_secrets import SecretStore, SecretStoreError
-from cloud.secret_box import SecretBox, load_or_create_master_key
+from cloud.contract.secret_box import SecretBox, load_or_create_master_key
 
 URL = "postgresql://reader:Site-Pa55@sql01.corp.example.com/CM_PS1"
 DIR_PASSWORD = "Dir-Pa55-word"

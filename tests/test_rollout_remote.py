@@ -19,7 +19,7 @@ import pytest
 from bridge.rollout import plan_site
 from bridge.rollout.remote import RolloutOrders
 from bridge.state.sources import SourceCursors
-from cloud.client import CloudClient, CloudUnavailable
+from bridge.tenant.connector import CloudClient, CloudUnavailable
 from cloud.contract.rollouts import RolloutOrder, RolloutOrderOut, RolloutOrderResult
 from onprem.site_reader import SiteReader
 from tests.test_rollout_system import STAGED, World, now, run_passes, world  # noqa: F401

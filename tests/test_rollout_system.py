@@ -25,8 +25,8 @@ from bridge.arbiter.desired import device_facts
 from bridge.arbiter.sides import CloudSide, SiteSide
 from bridge.audit import load_signer, verify_state
 from bridge.rollout import PlanChanged, RolloutDriver, RolloutEngine, plan_site
-from bridge.simulator import DeviceFleet, authority_log
 from bridge.state.rollouts import RolloutActive
+from installer.demo.simulator import DeviceFleet, authority_log
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.site_reader import SiteReader
 from onprem.site_records import SiteDevice

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud.secret_box import (
+from cloud.contract.secret_box import (
     SecretBox,
     SecretBoxError,
     load_or_create_master_key,

@@ -9,7 +9,7 @@ from collections import Counter
 
 import sqlalchemy as sa
 
-from onprem.site_generator import seed_site, touch_site
+from installer.demo.site_generator import seed_site, touch_site
 from onprem.site_reader import SiteReader
 from onprem.site_records import RejectedRecord, SiteDevice
 from onprem.site_schema import v_R_System

@@ -12,9 +12,9 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-import onprem.site_generator.seed as seed_module
-import onprem.site_generator.site_io as site_io
-from onprem.site_generator import SeedReport, SiteAlreadySeeded, seed_site
+import installer.demo.site_generator.seed as seed_module
+import installer.demo.site_generator.site_io as site_io
+from installer.demo.site_generator import SeedReport, SiteAlreadySeeded, seed_site
 from onprem.site_schema import (
     cobridge_site_identity,
     v_ClientCoManagementState,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from onprem.site_generator import SeedReport, seed_site
+from installer.demo.site_generator import SeedReport, seed_site
 from onprem.site_schema import (
     v_CH_ClientSummary,
     v_ClientCoManagementState,

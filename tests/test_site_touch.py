@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from onprem.site_generator import seed_site, touch_site
+from installer.demo.site_generator import seed_site, touch_site
 from onprem.site_schema import v_Collection, v_R_System
 from tests.site_generator_checks import (
     AS_OF,

@@ -16,10 +16,10 @@ import pytest_asyncio
 import sqlalchemy as sa
 
 from bridge.sync.engine import SITE
-from cloud.client_errors import CloudApiError
+from bridge.tenant.errors import CloudApiError
+from installer.demo.site_generator import touch_site
 from onprem.errors import SiteReadFailed
 from onprem.site_database import create_site_engine
-from onprem.site_generator import touch_site
 from onprem.site_reader import SiteReader
 from onprem.site_schema import v_R_System
 from tests.cloud_service import RunningService

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from cloud.contract.tls import client_context, peer_certificate, server_context
 from cloud.pki import (
     CertAndKey,
     connector_identity,
@@ -29,7 +30,6 @@ from cloud.pki import (
     to_pem,
     validate_csr,
 )
-from cloud.tls import client_context, peer_certificate, server_context
 
 # TLS checks validity against the real clock, so this PKI is issued at the real now.
 NOW = datetime.now(UTC)

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 
 from bridge.actions.options import MAX_RESULT_CHARS
 from bridge.actions.ports import ActionResult, ClaimedAction
-from cloud.client import CloudClient
-from cloud.client_errors import CloudApiError
+from bridge.tenant.connector import CloudClient
+from bridge.tenant.errors import CloudApiError
 from cloud.contract import action_relay as wire
 from cloud.contract.actions import ActionKind
 

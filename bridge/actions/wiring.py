@@ -28,7 +28,7 @@ from bridge.actions.cloud_source import CloudActionSource
 from bridge.actions.engine import ActionRelay
 from bridge.settings_actions import ActionsSettings
 from bridge.state import ConnectorState
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from onprem.winrm import WinRMClient
 
 log = logging.getLogger("cobridge.actions")

@@ -25,8 +25,8 @@ from bridge.arbiter.desired import desired_from_read
 from bridge.rollout.driver import RolloutDriver
 from bridge.state import ConnectorState
 from bridge.state.authority import JournalEntry
-from cloud.client import CloudClient
-from cloud.client_errors import CloudError
+from bridge.tenant.connector import CloudClient
+from bridge.tenant.errors import CloudError
 from cloud.contract.authority import AuthorityState
 from onprem.site_authority import Conflict, SiteAuthority
 from onprem.site_reader import SiteReader

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from bridge.arbiter.ports import SideUnreachable
-from cloud.client import CloudClient
-from cloud.client_errors import CloudError
+from bridge.tenant.connector import CloudClient
+from bridge.tenant.errors import CloudError
 from onprem.errors import SiteError
 from onprem.site_authority import SiteGate
 from workloads.catalog import Holder

@@ -40,9 +40,9 @@ from pathlib import Path
 from bridge.audit.chain import from_row, hand_over
 from bridge.audit.signer import load_signer
 from bridge.state import AuditSignerRecord, ConnectorState
-from cloud.client import CloudClient
-from cloud.client_audit import tenant_head
-from cloud.client_errors import CloudApiError
+from bridge.tenant.audit import tenant_head
+from bridge.tenant.connector import CloudClient
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.audit_chain import GENESIS
 from cloud.contract.connector_audit import (
     MAX_AUDIT_BATCH,

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from bridge.state import ConnectorState
 from bridge.state.directory import DirectoryComputer
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.directory import MAX_DIRECTORY_BATCH
 from cloud.contract.directory import DirectoryComputer as WireComputer
 from workloads.errors import CobridgeError

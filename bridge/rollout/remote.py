@@ -45,8 +45,8 @@ from bridge.rollout.engine import RolloutEngine
 from bridge.rollout.site_plan import plan_site
 from bridge.rollout.status import rollout_status
 from bridge.state import ConnectorState
-from cloud.client import CloudClient
-from cloud.client_errors import CloudApiError
+from bridge.tenant.connector import CloudClient
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.rollouts import (
     RolloutError,
     RolloutOp,

@@ -21,7 +21,7 @@ from bridge.arbiter.sides import CloudSide, SiteSide
 from bridge.audit import load_signer
 from bridge.rollout import RolloutDriver, RolloutEngine
 from bridge.state import ConnectorState
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.errors import SiteError
 from onprem.site_reader import SiteReader

@@ -25,8 +25,8 @@ from bridge.runtime.quarantine_report import quarantine_report
 from bridge.runtime.status import status_report
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
-from cloud.client import CloudClient
-from cloud.client_errors import CloudError
+from bridge.tenant.connector import CloudClient
+from bridge.tenant.errors import CloudError
 from cloud.contract.attach import (
     MAX_HELD_GROUPS,
     MAX_HELD_SAMPLE,

@@ -45,8 +45,8 @@ from bridge.runtime.status import status_report
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
 from bridge.sync.engine import CycleReport, SyncEngine, SyncOptions
-from cloud.client import CloudClient
-from cloud.client_errors import CloudApiError, CloudError
+from bridge.tenant.connector import CloudClient
+from bridge.tenant.errors import CloudApiError, CloudError
 from cloud.contract.attach import HierarchyRegistration
 from onprem.site_database import create_site_engine
 from onprem.site_reader import SiteReader

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bridge.state import ConnectorState
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 
 log = logging.getLogger("cobridge.sync")
 

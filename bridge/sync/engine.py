@@ -39,7 +39,7 @@ from bridge.sync.guard import DeleteDecision
 from bridge.sync.options import CycleReport, CycleStopped, SyncOptions
 from bridge.sync.plan import CyclePlan, KnownState, plan_cycle
 from bridge.sync.uploader import Uploader, UploadTally, all_or_first_error
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.inventory import CollectionRecord
 from onprem.site_reader import SiteReader
 from onprem.site_store import SiteIdentity

@@ -27,8 +27,8 @@ from datetime import datetime
 
 from bridge.state import ConnectorState, PendingBatch, StateTransaction
 from bridge.sync.batches import EncodedBatch, Unit, encode, halves
-from cloud.client import CloudClient
-from cloud.client_errors import CloudApiError
+from bridge.tenant.connector import CloudClient
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.inventory import CollectionRecord, IngestAck
 
 log = logging.getLogger("cobridge.sync")

@@ -15,12 +15,12 @@ from aiohttp import web
 
 from cloud import pki
 from cloud.contract.admin import Role
+from cloud.contract.tls import peer_certificate
 from cloud.service.errors import ApiError
 from cloud.store.attach import certificate_status
 from cloud.store.authority_checkin import DeviceCredential, check_credential
 from cloud.store.schema import tenants
 from cloud.store.tenancy import Principal, check_token
-from cloud.tls import peer_certificate
 
 if TYPE_CHECKING:
     from cloud.service.state import ServiceState

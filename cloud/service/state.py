@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloud import pki
-from cloud.secret_box import SecretBox, load_or_create_master_key, master_key_from_env
+from cloud.contract.secret_box import SecretBox, load_or_create_master_key, master_key_from_env
 from cloud.service.ratelimit import RateLimiter
 from cloud.service.settings import CloudSettings
 from cloud.store.dialect import insert_for

@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import Iterable
 
-from onprem.site_generator.catalog import (
+from installer.demo.site_generator.catalog import (
     DOMAIN_DN,
     ESCAPED_OUS,
     LONG_OU_CHAIN,

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from yarl import URL
 
-from cloud.client_errors import (
+from bridge.tenant.errors import (
     CloudError,
     CloudProtocolError,
     CloudTlsError,
@@ -29,7 +29,7 @@ from cloud.client_errors import (
     api_error,
     retry_after_seconds,
 )
-from cloud.client_policy import (
+from bridge.tenant.policy import (
     IDEMPOTENT,
     RETRY_STATUSES,
     CallStats,
@@ -38,8 +38,8 @@ from cloud.client_policy import (
     Transient,
     WaitRetryAfterOrBackoff,
 )
-from cloud.client_throttle import ThrottleGovernor
-from cloud.tls import client_context
+from bridge.tenant.throttle import ThrottleGovernor
+from cloud.contract.tls import client_context
 
 __all__ = ["ClientCore", "Params", "Reply", "Target"]
 

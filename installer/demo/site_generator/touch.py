@@ -18,19 +18,19 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
-from onprem.site_generator.catalog import (
+from installer.demo.site_generator.catalog import (
     BASE_RESOURCE_ID,
     NETBIOS_DOMAIN,
     OS_NAME_WORKSTATION,
     UPGRADES,
     workload_flags,
 )
-from onprem.site_generator.device_factory import DeviceFactory
-from onprem.site_generator.naming import NameAllocator, Salts
-from onprem.site_generator.seed import utc_naive
-from onprem.site_generator.site_collections import SiteCollections
-from onprem.site_generator.site_io import DeviceWriter, batches, rows_by_id, update_rows
-from onprem.site_generator.users import pick_user
+from installer.demo.site_generator.device_factory import DeviceFactory
+from installer.demo.site_generator.naming import NameAllocator, Salts
+from installer.demo.site_generator.seed import utc_naive
+from installer.demo.site_generator.site_collections import SiteCollections
+from installer.demo.site_generator.site_io import DeviceWriter, batches, rows_by_id, update_rows
+from installer.demo.site_generator.users import pick_user
 from onprem.site_schema import (
     cobridge_site_identity,
     site_metadata,

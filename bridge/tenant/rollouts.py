@@ -1,6 +1,6 @@
 """Rollout calls of the cloud client: the connector's order loop and the admin's orders.
 
-`CloudClient` (in `cloud.client`) includes these; use that class. The
+`CloudClient` (in `bridge.tenant.connector`) includes these; use that class. The
 connector fetches its hierarchy's queued orders (`queued_rollout_orders`),
 posts each one's result (`post_rollout_result`, idempotent: the same result
 again is answered alike, another one is refused with
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from cloud.client_admin import AdminCalls, _Values
-from cloud.client_policy import IDEMPOTENT, REFUSED_ONLY
+from bridge.tenant.admin import AdminCalls, _Values
+from bridge.tenant.policy import IDEMPOTENT, REFUSED_ONLY
 from cloud.contract.rollouts import (
     RolloutOrder,
     RolloutOrderAck,

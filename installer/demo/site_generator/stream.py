@@ -14,15 +14,15 @@ import random
 from collections.abc import Iterator
 from datetime import datetime
 
-from onprem.site_generator.device_factory import (
+from installer.demo.site_generator.device_factory import (
     INVALID_KINDS,
     DeviceFactory,
     DeviceRows,
     Machine,
     Role,
 )
-from onprem.site_generator.naming import NameAllocator, Salts
-from onprem.site_generator.site_collections import SiteCollections
+from installer.demo.site_generator.naming import NameAllocator, Salts
+from installer.demo.site_generator.site_collections import SiteCollections
 
 INVALID_SHARE = 0.001
 TWIN_SHARE = 0.02

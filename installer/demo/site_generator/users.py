@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import unicodedata
 
-from onprem.site_generator.catalog import (
+from installer.demo.site_generator.catalog import (
     FIRST_NAMES,
     LAST_NAMES,
     ODD_FIRST_NAMES,

@@ -26,16 +26,16 @@ import sqlalchemy as sa
 from bridge.runtime.runner import ConnectorRunner
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
-from cloud.client import CloudClient
+from bridge.tenant.connector import CloudClient
 from cloud.contract.admin import Role
 from cloud.contract.devices import DeviceQuery
 from cloud.service import bootstrap
 from cloud.service.app import running
 from cloud.service.settings import CloudSettings
 from cloud.service.state import ServiceState, open_state
+from installer.demo.site_generator import seed_site
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.site_database import create_site_engine
-from onprem.site_generator import seed_site
 from onprem.site_reader import SiteReader
 from onprem.site_records import SiteDevice
 from onprem.site_schema import v_R_System

@@ -1,6 +1,6 @@
 """Audit-log calls of the cloud client: the connector's upload and the admin's read.
 
-`CloudClient` (in `cloud.client`) includes these; use that class. An upload
+`CloudClient` (in `bridge.tenant.connector`) includes these; use that class. An upload
 is idempotent (entries the tenant holds with the same hash are skipped), so
 it is retried like any idempotent call. Its refusals carry stable codes:
 `audit_chain_gap` (the batch does not continue the head of the chain it
@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from cloud.client_admin import AdminCalls
-from cloud.client_errors import CloudApiError
+from bridge.tenant.admin import AdminCalls
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.connector_audit import (
     AuditEntryIn,
     AuditSignerIn,

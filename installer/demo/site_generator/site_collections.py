@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from onprem.site_generator.catalog import DEPARTMENTS, LOCATIONS, WORKLOADS
+from installer.demo.site_generator.catalog import DEPARTMENTS, LOCATIONS, WORKLOADS
 
 DEVICE_COLLECTION = 2
 USER_COLLECTION = 1

@@ -8,8 +8,8 @@ from typing import Any
 
 from bridge.cli.output import console
 from bridge.rollout import NothingToApply
-from bridge.runtime.demo import DemoSystem
-from bridge.runtime.demo_rollout import plan_text, start_demo_rollout, watch_rollout
+from installer.demo.rollout import plan_text, start_demo_rollout, watch_rollout
+from installer.demo.system import DemoSystem
 
 ROLLOUT_TIMEOUT = 600
 

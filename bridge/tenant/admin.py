@@ -1,6 +1,6 @@
 """Admin calls of the cloud client (API listener, bearer token), and its typed call.
 
-`CloudClient` (in `cloud.client`) adds the connector's calls to these; use
+`CloudClient` (in `bridge.tenant.connector`) adds the connector's calls to these; use
 that class, not this one.
 """
 
@@ -14,9 +14,9 @@ from urllib.parse import quote
 from pydantic import BaseModel
 from yarl import URL
 
-from cloud.client_core import ClientCore, Params, Target
-from cloud.client_errors import CloudProtocolError
-from cloud.client_policy import IDEMPOTENT, REFUSED_ONLY, RetryPolicy
+from bridge.tenant.core import ClientCore, Params, Target
+from bridge.tenant.errors import CloudProtocolError
+from bridge.tenant.policy import IDEMPOTENT, REFUSED_ONLY, RetryPolicy
 from cloud.contract.admin import AttachCodeCreate, AttachCodeCreated, Me, TokenCreate, TokenCreated
 from cloud.contract.attach import (
     ConnectorOut,

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from onprem.site_generator.catalog import (
+from installer.demo.site_generator.catalog import (
     CLIENT_RELEASES,
     DEPARTMENTS,
     ESCAPED_OUS,
@@ -22,8 +22,8 @@ from onprem.site_generator.catalog import (
     Location,
     OsRelease,
 )
-from onprem.site_generator.naming import NameAllocator, Salts, server_dn, workstation_dn
-from onprem.site_generator.users import pick_user
+from installer.demo.site_generator.naming import NameAllocator, Salts, server_dn, workstation_dn
+from installer.demo.site_generator.users import pick_user
 
 DAY = 86400
 SERVER_SHARE = 0.07

@@ -1,6 +1,6 @@
 """Device-action calls of the cloud client: the connector's relay calls and the admin's.
 
-`CloudClient` (in `cloud.client`) includes these; use that class. The
+`CloudClient` (in `bridge.tenant.connector`) includes these; use that class. The
 connector claims its hierarchy's actions with a long poll (`claim_actions`),
 says when it starts one (`mark_running`) and reports how it ended
 (`report_action`); both reports are idempotent, so they are retried like any
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from cloud.client_admin import AdminCalls, _Values
-from cloud.client_policy import IDEMPOTENT, REFUSED_ONLY, RetryPolicy
+from bridge.tenant.admin import AdminCalls, _Values
+from bridge.tenant.policy import IDEMPOTENT, REFUSED_ONLY, RetryPolicy
 from cloud.contract.action_bulk import BulkActionRequest, BulkCreated, BulkPreview, BulkSelection
 from cloud.contract.action_relay import (
     MAX_CLAIM,

@@ -3,11 +3,11 @@
 Connector calls (enroll, renew, hierarchy, heartbeat, ingest, authority) go
 to the connector listener, authenticated by the enrolled client certificate
 (mutual TLS; enrollment needs none). Admin calls go to the API listener with a
-bearer token (those calls live in `cloud.client_admin`); so does a device's
+bearer token (those calls live in `bridge.tenant.admin`); so does a device's
 check-in, with the device secret as the client's token. Every call returns the
 wire contract's models and fails with a `CloudError` (see
-`cloud.client_errors`); transport, retries and error translation live in
-`cloud.client_core`.
+`bridge.tenant.errors`); transport, retries and error translation live in
+`bridge.tenant.core`.
 
     async with CloudClient(None, url, ca_pem=root) as anonymous:
         enrolled = await anonymous.enroll(code, csr, "H-PS1", "PS1", "1.0")
@@ -21,10 +21,10 @@ from __future__ import annotations
 import gzip
 from collections.abc import AsyncIterator, Sequence
 
-from cloud.client_actions import ActionCalls
-from cloud.client_audit import AuditCalls
-from cloud.client_core import Target
-from cloud.client_errors import (
+from bridge.tenant.actions import ActionCalls
+from bridge.tenant.audit import AuditCalls
+from bridge.tenant.core import Target
+from bridge.tenant.errors import (
     CloudApiError,
     CloudAuthError,
     CloudError,
@@ -32,8 +32,8 @@ from cloud.client_errors import (
     CloudTlsError,
     CloudUnavailable,
 )
-from cloud.client_policy import CONNECT_ONLY, REFUSED_ONLY, CallStats, ClientStats
-from cloud.client_rollouts import RolloutCalls
+from bridge.tenant.policy import CONNECT_ONLY, REFUSED_ONLY, CallStats, ClientStats
+from bridge.tenant.rollouts import RolloutCalls
 from cloud.contract.admin import Me
 from cloud.contract.attach import (
     EnrollRequest,

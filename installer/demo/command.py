@@ -20,9 +20,10 @@ from pathlib import Path
 
 import click
 
-from bridge.cli.demo_rollout_command import run_demo_rollout
 from bridge.cli.output import console, print_site_summary, progress_bar
-from bridge.runtime.demo import (
+from cloud.contract.devices import DeviceQuery
+from installer.demo.rollout_command import run_demo_rollout
+from installer.demo.system import (
     ADMIN,
     DEMO_PILOT_COLLECTION,
     TENANT,
@@ -30,7 +31,6 @@ from bridge.runtime.demo import (
     Verification,
     seed_embedded_site,
 )
-from cloud.contract.devices import DeviceQuery
 from onprem.site_database import create_site_engine
 from onprem.site_reader import SiteReader
 from onprem.site_summary import summarize_site

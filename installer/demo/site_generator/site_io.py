@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from onprem.site_generator.rows import DeviceRows
+from installer.demo.site_generator.rows import DeviceRows
 from onprem.site_schema import site_metadata
 
 BATCH_IDS = 500  # ResourceIDs per IN (...) list, well under every driver's parameter limit

@@ -5,22 +5,22 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from onprem.site_generator.catalog import (
+from installer.demo.site_generator.catalog import (
     BASE_RESOURCE_ID,
     OLD_CLIENT_VERSIONS,
     TENANT_ID,
     WIN10_RELEASES,
 )
-from onprem.site_generator.machines import DAY, Machine
-from onprem.site_generator.naming import Salts, random_guid
-from onprem.site_generator.rows import (
+from installer.demo.site_generator.machines import DAY, Machine
+from installer.demo.site_generator.naming import Salts, random_guid
+from installer.demo.site_generator.rows import (
     DeviceRows,
     comanagement_row,
     inventory_rows,
     membership_rows,
     system_row,
 )
-from onprem.site_generator.site_collections import ALL_SYSTEMS
+from installer.demo.site_generator.site_collections import ALL_SYSTEMS
 
 INVALID_KINDS: tuple[str, ...] = (
     "malformed_smsid",

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
-from onprem.site_generator.catalog import (
+from installer.demo.site_generator.catalog import (
     DNS_DOMAIN,
     OS_NAME_WORKSTATION,
     PLACEHOLDER_SERIALS,
@@ -26,11 +26,11 @@ from onprem.site_generator.catalog import (
     SITE_TYPE_PRIMARY,
     SITE_VERSION,
 )
-from onprem.site_generator.device_factory import DeviceRows
-from onprem.site_generator.naming import has_odd_characters
-from onprem.site_generator.site_collections import SiteCollections
-from onprem.site_generator.site_io import DeviceWriter, clear_site, site_is_empty
-from onprem.site_generator.stream import SiteStream
+from installer.demo.site_generator.device_factory import DeviceRows
+from installer.demo.site_generator.naming import has_odd_characters
+from installer.demo.site_generator.site_collections import SiteCollections
+from installer.demo.site_generator.site_io import DeviceWriter, clear_site, site_is_empty
+from installer.demo.site_generator.stream import SiteStream
 from onprem.site_schema import cobridge_site_identity, v_Collection, v_Site
 from workloads.errors import CobridgeError
 

@@ -13,11 +13,11 @@ import random
 from datetime import datetime
 from typing import Literal
 
-from onprem.site_generator.catalog import BASE_RESOURCE_ID, DNS_DOMAIN
-from onprem.site_generator.dirty import INVALID_KINDS, deface, twin_rows
-from onprem.site_generator.machines import Machine, MachineMaker, ago
-from onprem.site_generator.naming import NameAllocator, Salts, random_guid
-from onprem.site_generator.rows import (
+from installer.demo.site_generator.catalog import BASE_RESOURCE_ID, DNS_DOMAIN
+from installer.demo.site_generator.dirty import INVALID_KINDS, deface, twin_rows
+from installer.demo.site_generator.machines import Machine, MachineMaker, ago
+from installer.demo.site_generator.naming import NameAllocator, Salts, random_guid
+from installer.demo.site_generator.rows import (
     DeviceRows,
     comanagement_row,
     inventory_rows,
@@ -25,7 +25,7 @@ from onprem.site_generator.rows import (
     pilot_bits,
     system_row,
 )
-from onprem.site_generator.site_collections import (
+from installer.demo.site_generator.site_collections import (
     ALL_DESKTOP_AND_SERVER_CLIENTS,
     ALL_SYSTEMS,
     SiteCollections,

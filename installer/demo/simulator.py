@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cloud.client import CloudClient
-from cloud.client_errors import CloudError
+from bridge.tenant.connector import CloudClient
+from bridge.tenant.errors import CloudError
 from onprem.site_authority import SiteAuthority
 from workloads.catalog import Holder, Workload
 from workloads.invariant import Event

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from onprem.site_generator.catalog import (
+from installer.demo.site_generator.catalog import (
     AD_NEVER,
     CLIENT_VERSIONS,
     DNS_DOMAIN,
@@ -22,8 +22,8 @@ from onprem.site_generator.catalog import (
     WORKLOADS,
     workload_flags,
 )
-from onprem.site_generator.machines import DAY, Machine, ago
-from onprem.site_generator.naming import smsid
+from installer.demo.site_generator.machines import DAY, Machine, ago
+from installer.demo.site_generator.naming import smsid
 
 CO_MANAGED_SHARE = 0.60  # of eligible devices
 PILOT_RING_SHARE = 0.02  # early adopters in every pilot

@@ -6,9 +6,9 @@ estate an admin of the real product recognises, dirty data included;
 site does, for delta-sync tests and benchmarks.
 """
 
-from onprem.site_generator.device_factory import INVALID_KINDS
-from onprem.site_generator.seed import SeedReport, SiteAlreadySeeded, seed_site
-from onprem.site_generator.touch import SiteNotSeeded, TouchReport, touch_site
+from installer.demo.site_generator.device_factory import INVALID_KINDS
+from installer.demo.site_generator.seed import SeedReport, SiteAlreadySeeded, seed_site
+from installer.demo.site_generator.touch import SiteNotSeeded, TouchReport, touch_site
 
 __all__ = [
     "INVALID_KINDS",
