@@ -13,7 +13,6 @@ import secrets
 
 from aiohttp import web
 
-from cloud.admin_center.passwords import verify_password
 from cloud.admin_center.web import (
     SESSION_COOKIE,
     SIGN_IN_COOKIE,
@@ -24,6 +23,7 @@ from cloud.admin_center.web import (
     csrf_valid,
     set_cookie,
 )
+from cloud.service.passwords import verify_password
 from cloud.store import tenancy, web_sessions
 
 pages = Pages()

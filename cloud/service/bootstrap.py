@@ -12,8 +12,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from cloud import pki
-from cloud.admin_center.passwords import hash_password
 from cloud.contract.admin import Role
+from cloud.service.passwords import hash_password
 from cloud.service.state import ServiceState
 from cloud.store import tenancy, web_sessions
 from workloads.errors import CobridgeError

@@ -1,5 +1,7 @@
 """Password hashing for the admin center's sign-in (argon2id, argon2-cffi's defaults).
 
+Kept with the service's auth, below the admin center: bootstrapping a principal
+sets a password and the sign-in page checks one, and both use this module.
 Hashing and verifying cost tens of milliseconds of CPU on purpose; the async
 forms run them in a worker thread so the event loop keeps serving.
 """
