@@ -26,8 +26,8 @@ from aiohttp import web
 from bench.cloud_ingest import NOW, make_record
 from cloud.contract import tls
 from cloud.contract.admin import Role
+from cloud.server.app import running
 from cloud.service import bootstrap
-from cloud.service.app import running
 from cloud.service.settings import CloudSettings
 from cloud.service.state import open_state
 from cloud.store.ingest import device_values

@@ -32,8 +32,8 @@ from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState, SyncRun
 from bridge.tenant.connector import CloudClient
 from cloud.contract.admin import Role
+from cloud.server.app import running
 from cloud.service import bootstrap
-from cloud.service.app import running
 from cloud.service.settings import CloudSettings
 from cloud.service.state import open_state
 from onprem.site_database import create_site_engine

@@ -1,7 +1,7 @@
 """The `cobridge` console: the one composition root of the command line.
 
 It assembles the connector's groups (`bridge.cli`), the cloud service's
-(`cloud.service.cli`), the demo's (`installer.demo`) and the installer's
+(`cloud.server.cli`), the demo's (`installer.demo`) and the installer's
 commands under one root group with one error boundary: an expected failure
 (`CobridgeError`) prints its message and hint and exits 2; anything else is
 reported as an internal error in one line, with the traceback only under
@@ -18,7 +18,7 @@ import click
 
 from bridge.cli import CONNECTOR_COMMANDS
 from bridge.cli.onprem_commands import onprem
-from cloud.service.cli import cloud
+from cloud.server.cli import cloud
 from installer.cli import INSTALLER_COMMANDS
 from installer.demo.command import demo
 from installer.demo.site_commands import SITE_GENERATOR_COMMANDS

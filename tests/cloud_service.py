@@ -23,8 +23,8 @@ from cryptography.x509.oid import NameOID
 from cloud.contract import tls
 from cloud.contract.admin import Role
 from cloud.pki import x509
+from cloud.server.app import running
 from cloud.service import bootstrap
-from cloud.service.app import running
 from cloud.service.settings import CloudSettings
 from cloud.service.state import ServiceState, open_state, utc_now
 

@@ -25,7 +25,7 @@ def cobridge(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 async def _signs_in(data_dir: Path, tenant: str, user: str, password: str) -> str:
     """Serve the store of `data_dir` and sign in; the devices page's text."""
-    from cloud.service.app import running
+    from cloud.server.app import running
 
     state = open_state(CloudSettings(data_dir=data_dir, port=0, connector_port=0))
     async with running(state, purge_every=3600) as (api_port, _), new_session() as http:

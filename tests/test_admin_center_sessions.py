@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from cloud.admin_center import page_routes
 from cloud.contract.admin import Role
 from cloud.service import bootstrap
-from cloud.service.app import all_endpoints
+from cloud.service.registry import all_endpoints
 from cloud.store.schema import audit_log, devices, web_sessions
 from cloud.store.web_sessions import SESSION_IDLE, purge_sessions
 from tests.admin_center import (

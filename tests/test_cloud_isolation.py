@@ -56,8 +56,8 @@ from cloud.contract.rollouts import (
 )
 from cloud.service import bootstrap
 from cloud.service.api import Endpoint
-from cloud.service.app import all_endpoints
 from cloud.service.openapi import openapi_document
+from cloud.service.registry import all_endpoints
 from cloud.service.routes_devices import MdmEnrollment
 from cloud.store.held_deletes import save_report
 from cloud.store.linking import enroll_mdm_device

@@ -66,9 +66,10 @@ from cloud.contract.rollouts import (
     RolloutOrderResult,
     RolloutStatusReport,
 )
+from cloud.server.app import build_apps
 from cloud.service.api import Endpoint
-from cloud.service.app import all_endpoints, build_apps
 from cloud.service.openapi import openapi_document
+from cloud.service.registry import all_endpoints
 from cloud.service.routes_devices import MdmEnrollment
 from cloud.service.routes_system import service_version
 from tests.cloud_fixtures import batch, comanaged, record

@@ -3,50 +3,43 @@
 Pages are not part of the JSON API: they are kept out of its route registry
 and of /openapi.json, and sign in with a password and a session cookie
 instead of a bearer token.
+
+Its pages are found as the service's routes are: the `pages` of every
+`routes_*` module of this package, in module-name order; the navigation is
+collected from the entries declared on them.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from cloud.admin_center import (
-    routes_actions,
-    routes_audit,
-    routes_connector_audit,
-    routes_connectors,
-    routes_devices,
-    routes_directory,
-    routes_held_deletes,
-    routes_places,
-    routes_quarantine,
-    routes_sign_in,
-    routes_workloads,
-)
 from cloud.admin_center.count_cache import COUNTS_KEY, CountCache
+from cloud.admin_center.navigation import NAV_KEY, NavLink, navigation
 from cloud.admin_center.web import Pages
+from cloud.service.registry import declared_in_route_modules
 
-PAGES: tuple[Pages, ...] = (
-    routes_sign_in.pages,
-    routes_devices.pages,
-    routes_connectors.pages,
-    routes_held_deletes.pages,
-    routes_quarantine.pages,
-    routes_audit.pages,
-    routes_connector_audit.pages,
-    routes_workloads.pages,
-    routes_places.pages,
-    routes_directory.pages,
-    routes_actions.pages,
-)
+ADMIN_CENTER_PACKAGE = "cloud.admin_center"
+
+
+def all_pages() -> list[Pages]:
+    """The `Pages` of every route module of the admin center."""
+    return declared_in_route_modules(ADMIN_CENTER_PACKAGE, "pages", Pages)
+
+
+def nav_links(every: list[Pages]) -> tuple[NavLink, ...]:
+    """The navigation declared on `every` set of pages, in its declared order."""
+    return navigation((r.path, r.nav) for pages in every for r in pages.routes if r.nav)
 
 
 def install(app: web.Application) -> None:
-    """Add every page of the admin center to the API listener's application."""
+    """Add every page of the admin center, and its navigation, to the API listener's app."""
+    every = all_pages()
     app[COUNTS_KEY] = CountCache()
-    for pages in PAGES:
+    app[NAV_KEY] = nav_links(every)
+    for pages in every:
         pages.install(app)
 
 
 def page_routes() -> set[tuple[str, str]]:
     """(METHOD, path) of every page."""
-    return {(r.method, r.path) for pages in PAGES for r in pages.routes}
+    return {(r.method, r.path) for pages in all_pages() for r in pages.routes}

@@ -18,6 +18,7 @@ from multidict import MultiMapping
 from pydantic import ValidationError
 
 from cloud.admin_center.action_card import CANCELLABLE
+from cloud.admin_center.navigation import NavEntry
 from cloud.admin_center.routes_devices import FILTERS
 from cloud.admin_center.web import PageError, Pages, Visit
 from cloud.contract.action_bulk import BulkActionRequest, BulkSelection, DeviceFilter
@@ -90,7 +91,7 @@ async def cancel_action(visit: Visit) -> web.StreamResponse:
     raise web.HTTPSeeOther(_back(form.get("back")))
 
 
-@pages.page("GET", "/actions")
+@pages.page("GET", "/actions", nav=NavEntry("Actions", order=20))
 async def actions(visit: Visit) -> web.StreamResponse:
     """The tenant's actions, newest first: by state or bulk request, in keyset pages."""
     request = visit.request

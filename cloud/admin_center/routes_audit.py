@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from cloud.admin_center.navigation import NavEntry
 from cloud.admin_center.web import PageError, Pages, Visit
 from cloud.store.audit_reads import AuditCursor, audit_actions, read_audit
 from cloud.store.connector_audit_reads import chains_of
@@ -33,7 +34,7 @@ def _details(details: Any) -> list[tuple[str, str]]:
     ]
 
 
-@pages.page("GET", "/audit")
+@pages.page("GET", "/audit", nav=NavEntry("Audit", order=70, admin_only=True))
 async def audit(visit: Visit) -> web.StreamResponse:
     """The tenant's audit log, newest first, filtered by action and actor."""
     visit.require_admin()

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cloud.admin_center.navigation import NavEntry
 from cloud.admin_center.web import PageError, Pages, Visit
 from cloud.contract.attach import HierarchyOut
 from cloud.service import routes_attach
@@ -53,7 +54,7 @@ def situations(status: dict[str, Any] | None) -> list[tuple[str, Any]]:
     return sorted(found.items()) if isinstance(found, dict) else []
 
 
-@pages.page("GET", "/connectors")
+@pages.page("GET", "/connectors", nav=NavEntry("Connectors", order=30))
 async def connectors(visit: Visit) -> web.StreamResponse:
     """The tenant's hierarchies (heartbeat, status, devices, detached) and connectors."""
     hierarchies = await visit.api(routes_attach.list_hierarchies)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from cloud.admin_center.action_card import actions_card
 from cloud.admin_center.count_cache import COUNTS_KEY
+from cloud.admin_center.navigation import NavEntry
 from cloud.admin_center.web import PageError, Pages, Visit
 from cloud.contract.authority_views import DeviceAuthorityOut
 from cloud.contract.devices import DeviceQuery, ManagedBy
@@ -90,7 +91,7 @@ def _problem(exc: ValidationError | QueryError) -> str:
     return f"The filter {field!r} is not valid: {first['msg']}."
 
 
-@pages.page("GET", "/devices")
+@pages.page("GET", "/devices", nav=NavEntry("Devices", order=10))
 async def devices(visit: Visit) -> web.StreamResponse:
     """The tenant's devices: search, filters, sortable columns, keyset pages, counts."""
     request = visit.request

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 from pydantic import ValidationError
 
+from cloud.admin_center.navigation import NavEntry
 from cloud.admin_center.web import PageError, Pages, Visit
 from cloud.contract.directory import DirectoryQuery
 from cloud.store import attach as attach_store
@@ -49,7 +50,7 @@ LABELS = {
 }
 
 
-@pages.page("GET", "/directory")
+@pages.page("GET", "/directory", nav=NavEntry("Directory", order=40))
 async def overview(visit: Visit) -> web.StreamResponse:
     """Each hierarchy's AD computers, counted by state, with links to the lists."""
     async with visit.state.engine.connect() as conn:

@@ -17,6 +17,7 @@ from datetime import datetime
 from aiohttp import web
 from pydantic import ValidationError
 
+from cloud.admin_center.navigation import NavEntry
 from cloud.admin_center.quarantine_reasons import describe
 from cloud.admin_center.web import PageError, Pages, Visit
 from cloud.contract.attach import DeleteReleaseOut, DeleteReleaseRequest, HeldDeleteGroup
@@ -69,7 +70,7 @@ async def _views(visit: Visit, hierarchy_id: str | None = None) -> list[HeldView
     return views
 
 
-@pages.page("GET", "/quarantine")
+@pages.page("GET", "/quarantine", nav=NavEntry("Quarantine & held deletes", order=50))
 async def held_deletes(visit: Visit) -> web.StreamResponse:
     """Each hierarchy's quarantine and held deletes (latest reports) and its release orders."""
     return visit.render("held_deletes.html", views=await _views(visit), describe=describe)

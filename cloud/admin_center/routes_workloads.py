@@ -18,6 +18,7 @@ from urllib.parse import quote
 from aiohttp import web
 from pydantic import ValidationError
 
+from cloud.admin_center.navigation import NavEntry
 from cloud.admin_center.rollout_card import (
     BUTTONS,
     REASONS,
@@ -84,7 +85,7 @@ def rows(counts: list[WorkloadCountOut]) -> list[Row]:
     return out
 
 
-@pages.page("GET", "/workloads")
+@pages.page("GET", "/workloads", nav=NavEntry("Workloads", order=60))
 async def workloads(visit: Visit) -> web.StreamResponse:
     """The seven workloads: devices per holder and in handoff, conflicts, cloud grants."""
     async with visit.state.engine.connect() as conn:

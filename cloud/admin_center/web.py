@@ -1,6 +1,7 @@
 """The plumbing of the admin center's pages: registry, sessions, CSRF, rendering.
 
-Each page is declared once with `Pages.page`; `install` adds them to the API
+Each page is declared once with `Pages.page`, with its navigation entry if it
+has one; `install` adds them to the API
 listener's application with one wrapper that resolves the session cookie,
 checks the CSRF token of every POST, and renders errors as HTML pages (the
 JSON error middleware lets a finished response through untouched).
@@ -20,6 +21,7 @@ from urllib.parse import urlencode
 import jinja2
 from aiohttp import web
 
+from cloud.admin_center.navigation import NAV_KEY, NavEntry, visible_links
 from cloud.contract.admin import Role
 from cloud.service.api import ROUTE_KEY, STATE_KEY, Call
 from cloud.service.errors import ApiError
@@ -109,6 +111,7 @@ class PageRoute:
     path: str
     handler: PageHandler
     signed_in: bool
+    nav: NavEntry | None = None
 
 
 class Pages:
@@ -118,12 +121,15 @@ class Pages:
         self.routes: list[PageRoute] = []
 
     def page(
-        self, method: str, path: str, *, signed_in: bool = True
+        self, method: str, path: str, *, signed_in: bool = True, nav: NavEntry | None = None
     ) -> Callable[[PageHandler], PageHandler]:
-        """Declare `handler` as the page for `method path`."""
+        """Declare `handler` as the page for `method path`, in the navigation if `nav` is given."""
+        if nav is not None and (method != "GET" or "{" in path):
+            # A link can only point at a page one can GET without naming anything.
+            raise ValueError(f"{method} {path} cannot be in the navigation")
 
         def register(handler: PageHandler) -> PageHandler:
-            self.routes.append(PageRoute(method, path, handler, signed_in))
+            self.routes.append(PageRoute(method, path, handler, signed_in, nav))
             return handler
 
         return register
@@ -194,6 +200,7 @@ def render(visit: Visit, template: str, *, status: int = 200, **context: Any) ->
         "is_admin": visit.is_admin,
         "csrf": csrf_token(cookie) if cookie else "",
         "path": visit.request.path,
+        "nav_links": visible_links(visit.request.app[NAV_KEY], is_admin=visit.is_admin),
         "now": visit.state.clock(),
     }
     values.update(context)

@@ -29,8 +29,8 @@ from bridge.state import ConnectorState
 from bridge.tenant.connector import CloudClient
 from cloud.contract.admin import Role
 from cloud.contract.devices import DeviceQuery
+from cloud.server.app import running
 from cloud.service import bootstrap
-from cloud.service.app import running
 from cloud.service.settings import CloudSettings
 from cloud.service.state import ServiceState, open_state
 from installer.demo.site_generator import seed_site

@@ -1,7 +1,7 @@
 """`cobridge cloud ...`: run the cloud tenant service and bootstrap tenants.
 
 This module is a composition root: it builds the service's settings and
-state and hands them to `cloud.service`.
+state and hands them to the server's assembly (`cloud.server.app`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import click
 from pydantic import ValidationError
 
 from cloud.contract.admin import Role
+from cloud.server.app import running
 from cloud.service import bootstrap
-from cloud.service.app import running
 from cloud.service.settings import CloudSettings
 from cloud.service.state import ServiceState, open_state
 from workloads.errors import CobridgeError
