@@ -1,10 +1,10 @@
 """The plumbing of the admin center's pages: registry, sessions, CSRF, rendering.
 
 Each page is declared once with `Pages.page`, with its navigation entry if it
-has one; `install` adds them to the API
-listener's application with one wrapper that resolves the session cookie,
-checks the CSRF token of every POST, and renders errors as HTML pages (the
-JSON error middleware lets a finished response through untouched).
+has one; `install` adds them to the API listener's application with one
+wrapper that resolves the session cookie, checks the CSRF token of every POST,
+and renders errors as HTML pages (the JSON error middleware lets a finished
+response through untouched).
 """
 
 from __future__ import annotations
