@@ -47,6 +47,7 @@ from bench.b5_site_read import _seeded, read_records
 from bench.measure import Measurement, measure, report
 from bench.sync_rig import env_int, in_child, verdict
 from bridge.arbiter.desired import desired_from_read
+from installer.demo.site_generator.catalog import pilot_collection_name
 from installer.demo.site_generator.site_collections import (
     ALL_DESKTOP_AND_SERVER_CLIENTS,
     ALL_SYSTEMS,
@@ -64,9 +65,8 @@ FLIP_TARGET = 10_000
 FLIPPED = Workload.OFFICE_APPS
 # The workloads on Pilot before the flip, each with its generated pilot collection.
 PILOTED = {
-    Workload.DEVICE_CONFIGURATION: "Co-management Pilot - Device Configuration",
-    Workload.WINDOWS_UPDATE: "Co-management Pilot - Windows Update Policies",
-    Workload.CLIENT_APPS: "Co-management Pilot - Client Apps",
+    w: pilot_collection_name(w)
+    for w in (Workload.DEVICE_CONFIGURATION, Workload.WINDOWS_UPDATE, Workload.CLIENT_APPS)
 }
 # Too broad to be anyone's pilot.
 NOT_PILOTS = ("All Workstations", "All Servers", "Windows 11 Devices")

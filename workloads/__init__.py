@@ -3,8 +3,9 @@
 Standard library and pydantic only: no I/O, no asyncio, no database, no clock
 reads (DESIGN.md section 3).
 
-- `catalog`: the seven workloads (flag bits, Graph feature names, display
-  names) and the two sides (`Holder`).
+- `catalog`: the one home of every workload fact (flag bits, Graph feature
+  names, display names, short names, the dependency rule's carriers) and the
+  two sides (`Holder`).
 - `flags`: the CoManagementFlags integer, encoded and decoded.
 - `settings`: the site's co-management settings (sliders, pilot collections,
   auto-enrollment).

@@ -8,7 +8,8 @@ The rules (DOMAIN.md "Co-management", DESIGN.md section 7), each stated once:
   workload is the site's, whatever the sliders say;
 - otherwise a workload is the cloud's when its slider is Cloud, or Pilot with
   the device in that workload's pilot collection;
-- then the dependency rule: Device configuration carries Resource access and
+- then the dependency rule, as the catalog states it (`Workload.carrier`,
+  `Workload.carriage`): Device configuration carries Resource access and
   Endpoint Protection. Resource access (retired in current releases) always
   follows Device configuration, whatever its own slider says; Endpoint
   Protection goes to the cloud with Device configuration and otherwise follows
@@ -25,7 +26,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from workloads import flags
-from workloads.catalog import ALL_WORKLOADS, Holder, Workload
+from workloads.catalog import ALL_WORKLOADS, Carriage, Holder, Workload
 from workloads.devices import os_supports_co_management
 from workloads.settings import CoManagementSettings, Slider, WorkloadSetting
 
@@ -84,16 +85,26 @@ def _slider_holder(setting: WorkloadSetting, facts: DeviceFacts) -> Holder:
     return Holder.CONFIGMGR
 
 
+# The catalog's dependency rule as (dependant, carrier, carriage), carriers first:
+# read once, since desired holders are computed for every device of a site.
+_CARRIED: tuple[tuple[Workload, Workload, Carriage], ...] = tuple(
+    (w, w.carrier, w.carriage)
+    for w in Workload.in_dependency_order()
+    if w.carrier is not None and w.carriage is not None
+)
+
+
 def desired_holders(settings: CoManagementSettings, facts: DeviceFacts) -> dict[Workload, Holder]:
     """The side that should hold each of the seven workloads for this device (catalog order)."""
     if not (settings.enabled and is_co_managed(facts)):
         return dict.fromkeys(ALL_WORKLOADS, Holder.CONFIGMGR)
     holders = {w: _slider_holder(settings.setting(w), facts) for w in ALL_WORKLOADS}
-    # The dependency rule: Device configuration carries its two dependants.
-    carrier = holders[Workload.DEVICE_CONFIGURATION]
-    holders[Workload.RESOURCE_ACCESS] = carrier
-    if carrier is Holder.CLOUD:
-        holders[Workload.ENDPOINT_PROTECTION] = Holder.CLOUD
+    # The dependency rule: each carrier carries its dependants, carriers first.
+    for dependant, carrier, carriage in _CARRIED:
+        if carriage is Carriage.ALWAYS:
+            holders[dependant] = holders[carrier]
+        elif holders[carrier] is Holder.CLOUD:
+            holders[dependant] = Holder.CLOUD
     return holders
 
 

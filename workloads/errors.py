@@ -54,3 +54,23 @@ class EventLogOutOfOrder(DomainError):
     """The invariant checker was fed an event older than one it already read."""
 
     code = "event_log_out_of_order"
+
+
+class UnknownWorkload(DomainError, ValueError):
+    """A name that is neither a workload's short name nor its Graph feature name.
+
+    Also a ValueError, so that a model validating a workload name reports it
+    as the field's problem.
+    """
+
+    code = "unknown_workload"
+
+    def __init__(self, name: object, feature_names: list[str]) -> None:
+        super().__init__(f"{name!r} is not a workload; use one of: {', '.join(feature_names)}")
+        self.name = name
+
+
+class InconsistentCatalog(DomainError):
+    """A workload catalog states a fact twice or refers to a workload it does not hold."""
+
+    code = "inconsistent_catalog"

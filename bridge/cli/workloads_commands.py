@@ -33,20 +33,9 @@ from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.authority.settings_text import settings_summary
 from onprem.site_database import create_site_engine
 from workloads.catalog import ALL_WORKLOADS, Workload
-from workloads.errors import CobridgeError
+from workloads.errors import CobridgeError, UnknownWorkload
 from workloads.rollout import parse_desired_state
 from workloads.settings import AutoEnrollment, EnrollmentScope, Slider, WorkloadSetting
-
-# Names an admin may type for a workload: the Graph feature name or a short one.
-ALIASES = {
-    "compliance": Workload.COMPLIANCE,
-    "resource-access": Workload.RESOURCE_ACCESS,
-    "device-configuration": Workload.DEVICE_CONFIGURATION,
-    "windows-update": Workload.WINDOWS_UPDATE,
-    "endpoint-protection": Workload.ENDPOINT_PROTECTION,
-    "client-apps": Workload.CLIENT_APPS,
-    "office-apps": Workload.OFFICE_APPS,
-} | {w.value.lower(): w for w in ALL_WORKLOADS}
 
 
 class WorkloadName(click.ParamType):
@@ -57,12 +46,12 @@ class WorkloadName(click.ParamType):
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> Workload:
-        """The workload `value` names, or a usage error listing the names."""
-        found = ALIASES.get(str(value).strip().lower())
-        if found is None:
-            names = ", ".join(sorted(k for k in ALIASES if "-" in k or k == "compliance"))
+        """The workload `value` names, or a usage error listing the short names."""
+        try:
+            return Workload.named(value)
+        except UnknownWorkload:
+            names = ", ".join(sorted(w.alias for w in ALL_WORKLOADS))
             self.fail(f"{value!r} is not a workload; use one of: {names}", param, ctx)
-        return found
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ from bridge.audit import AuditEvent, AuditSigner, append
 from bridge.state import ConnectorState, StateTransaction
 from bridge.state.rollouts import StoredRollout
 from onprem.site_authority import CoManagementSettingsStore
-from workloads.catalog import Workload
+from workloads.catalog import Workload, with_dependants
 from workloads.errors import CobridgeError
 from workloads.rollout import (
     Abort,
@@ -46,8 +46,6 @@ from workloads.rollout import (
     parse_desired_state,
 )
 from workloads.settings import CoManagementSettings
-
-DEPENDANTS = (Workload.RESOURCE_ACCESS, Workload.ENDPOINT_PROTECTION)
 
 
 class PlanChanged(CobridgeError):
@@ -80,10 +78,7 @@ class ActiveRollout:
     @property
     def workloads(self) -> list[Workload]:
         """The workloads whose holders the rollout may change (with their dependants)."""
-        changed = list(self.overlay.targets)
-        if Workload.DEVICE_CONFIGURATION in changed:
-            changed += [w for w in DEPENDANTS if w not in changed]
-        return changed
+        return with_dependants(self.overlay.targets)
 
 
 def effective_prior(stored: StoredRollout, current: CoManagementSettings) -> CoManagementSettings:

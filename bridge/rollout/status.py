@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.state import ConnectorState
-from workloads.catalog import Workload
+from workloads.catalog import with_dependants
 from workloads.rollout import RolloutState, parse_desired_state
 from workloads.rollout.document import describe_soak
 from workloads.rollout.machine import describe_state
@@ -21,7 +21,6 @@ from workloads.settings import CoManagementSettings
 
 STALLED_AFTER = timedelta(minutes=10)
 HISTORY = 50
-_DEPENDANTS = (Workload.RESOURCE_ACCESS, Workload.ENDPOINT_PROTECTION)
 
 
 def rollout_status(state: ConnectorState, *, now: datetime) -> dict[str, Any] | None:
@@ -32,9 +31,7 @@ def rollout_status(state: ConnectorState, *, now: datetime) -> dict[str, Any] | 
     document = parse_desired_state(stored.document, source=f"rollout {stored.name}")
     current = RolloutState.from_dict(stored.state)
     prior = CoManagementSettings.model_validate(stored.prior_settings)
-    changed = list(document.changed_workloads(prior))
-    if Workload.DEVICE_CONFIGURATION in changed:
-        changed += [w for w in _DEPENDANTS if w not in changed]
+    changed = with_dependants(document.changed_workloads(prior))
     health = state.authority.health(
         changed, since=stored.created_at, stalled_before=now - STALLED_AFTER
     )

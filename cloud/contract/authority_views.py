@@ -1,5 +1,8 @@
 """Authority as admins read it: per device, per workload, Graph's features, the authority log.
 
+The features object's fields are the workload catalog's (`feature_booleans`):
+a workload added there appears here, with its Graph feature name.
+
 The records come from `cloud.contract.authority`: the cloud gate's (what the
 connector's commands applied) and the arbiter's (what the connector reports).
 The log is what the invariant checker (`workloads.invariant`) replays for the
@@ -8,14 +11,17 @@ cloud side: the gate's applied commands and its deliveries, in commit order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, create_model
+from pydantic.alias_generators import to_camel, to_snake
 
 from cloud.contract.authority import MAX_EPOCH
 from cloud.contract.naming import CamelModel, CamelResponse
-from workloads.catalog import Holder, Workload
+from workloads.catalog import Holder, Workload, WorkloadCatalog
+from workloads.errors import InconsistentCatalog
 from workloads.handoff import Phase
 from workloads.invariant import DeliveryEvent, Event, GrantEvent, RevokeEvent
 
@@ -100,24 +106,40 @@ class WorkloadCountsOut(CamelResponse):
     value: list[WorkloadCountOut]
 
 
-class ClientEnabledFeatures(CamelResponse):
+class FeatureBooleans(CamelResponse):
+    """The base of a features object: one boolean per workload, named by its Graph feature name."""
+
+    @classmethod
+    def of(cls, cloud_held: Iterable[WorkloadCatalog]) -> Self:
+        """The features object of a device whose cloud holds `cloud_held`."""
+        return cls.model_validate({w.feature_name: True for w in cloud_held})
+
+
+def feature_booleans(catalog: type[WorkloadCatalog]) -> type[FeatureBooleans]:
+    """A features model with one boolean field per workload of `catalog`, in catalog order.
+
+    Each field's wire name is the workload's Graph feature name and defaults
+    to False; the Python name is its snake_case form.
+    """
+    fields: dict[str, Any] = {}
+    for workload in catalog:
+        name = to_snake(workload.feature_name)
+        # The wire name is derived back from the Python name: it must come out unchanged.
+        if to_camel(name) != workload.feature_name:
+            raise InconsistentCatalog(
+                f"{workload.feature_name!r} does not survive snake_case and back ({name!r})"
+            )
+        fields[name] = (bool, False)
+    return create_model(
+        f"{catalog.__name__}Features", __base__=FeatureBooleans, __module__=__name__, **fields
+    )
+
+
+class ClientEnabledFeatures(feature_booleans(Workload)):  # type: ignore[misc]
     """Per workload, whether the cloud holds it (Graph's configurationManagerClientEnabledFeatures).
 
     True only for a record the arbiter reported settled (`held`) on the cloud.
     """
-
-    compliance_policy: bool = False
-    resource_access: bool = False
-    device_configuration: bool = False
-    windows_update_for_business: bool = False
-    endpoint_protection: bool = False
-    modern_apps: bool = False
-    office_apps: bool = False
-
-    @classmethod
-    def of(cls, cloud_held: set[Workload]) -> ClientEnabledFeatures:
-        """The features object of a device whose cloud holds `cloud_held`."""
-        return cls.model_validate({w.feature_name: True for w in cloud_held})
 
 
 class AuthorityLogQuery(CamelModel):

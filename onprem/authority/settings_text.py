@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from onprem.errors import InvalidCoManagementSettings
-from workloads.catalog import Workload
+from workloads.catalog import Carriage, Workload
 from workloads.settings import CoManagementSettings, EnrollmentScope, Slider
 
 SLIDER_NAMES = {
@@ -52,12 +52,21 @@ def parse_settings(document: Mapping[str, Any]) -> CoManagementSettings:
         ) from exc
 
 
-def _endpoint_protection_note(settings: CoManagementSettings) -> str | None:
-    carrier = settings.setting(Workload.DEVICE_CONFIGURATION)
-    if carrier.slider is Slider.CLOUD:
-        return "on the cloud with Device configuration"
-    if carrier.slider is Slider.PILOT:
-        return f"on the cloud with Device configuration for members of {carrier.pilot_collection}"
+def _dependency_note(settings: CoManagementSettings, workload: Workload) -> str | None:
+    # Why a dependant may not be where its own slider says (the catalog's dependency rule).
+    carrier = workload.carrier
+    if carrier is None:
+        return None
+    if workload.carriage is Carriage.ALWAYS:
+        retired = " (retired in current releases)" if workload.retired else ""
+        return f"follows {carrier.display_name}{retired}"
+    if settings.setting(workload).slider is Slider.CLOUD:
+        return None
+    carried = settings.setting(carrier)
+    if carried.slider is Slider.CLOUD:
+        return f"on the cloud with {carrier.display_name}"
+    if carried.slider is Slider.PILOT:
+        return f"on the cloud with {carrier.display_name} for members of {carried.pilot_collection}"
     return None
 
 
@@ -90,11 +99,7 @@ def settings_summary(settings: CoManagementSettings) -> list[dict[str, str | Non
         }
     )
     for workload, setting in settings.workloads.items():
-        note = None
-        if workload is Workload.RESOURCE_ACCESS:
-            note = "follows Device configuration (retired in current releases)"
-        elif workload is Workload.ENDPOINT_PROTECTION and setting.slider is not Slider.CLOUD:
-            note = _endpoint_protection_note(settings)
+        note = _dependency_note(settings, workload)
         rows.append(
             {
                 "key": workload.feature_name,

@@ -36,30 +36,8 @@ from workloads.catalog import ALL_WORKLOADS, Workload
 from workloads.rollout.durations import format_duration, parse_duration
 from workloads.settings import CollectionId, CoManagementSettings, Slider, WorkloadSetting
 
-# Names a document may use for a workload: the Graph feature name or a short one.
-WORKLOAD_NAMES: dict[str, Workload] = {
-    "compliance": Workload.COMPLIANCE,
-    "resource-access": Workload.RESOURCE_ACCESS,
-    "device-configuration": Workload.DEVICE_CONFIGURATION,
-    "windows-update": Workload.WINDOWS_UPDATE,
-    "endpoint-protection": Workload.ENDPOINT_PROTECTION,
-    "client-apps": Workload.CLIENT_APPS,
-    "office-apps": Workload.OFFICE_APPS,
-} | {w.value.lower(): w for w in ALL_WORKLOADS}
-
 MAX_WAVES = 20
 BASIS_POINTS = 10_000  # 100% in basis points
-
-
-def workload_named(name: object) -> Workload:
-    """The workload a document key names (Graph feature name or short name, any case)."""
-    if isinstance(name, Workload):
-        return name
-    found = WORKLOAD_NAMES.get(str(name).strip().lower())
-    if found is None:
-        names = ", ".join(w.value for w in ALL_WORKLOADS)
-        raise ValueError(f"{name!r} is not a workload; use one of: {names}")
-    return found
 
 
 def _workload_keys(value: object) -> object:
@@ -69,7 +47,7 @@ def _workload_keys(value: object) -> object:
         raise ValueError("name at least one workload")
     named: dict[Workload, object] = {}
     for key, target in value.items():
-        workload = workload_named(key)
+        workload = Workload.named(key)
         if workload in named:
             raise ValueError(f"{key!r} names {workload.value} a second time")
         named[workload] = target

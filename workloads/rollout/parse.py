@@ -15,13 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from workloads.catalog import ALL_WORKLOADS, Workload
+from workloads.errors import UnknownWorkload
 from workloads.rollout.document import (
     DesiredState,
     HealthGates,
     Rollout,
     Wave,
     WorkloadTarget,
-    workload_named,
 )
 from workloads.rollout.errors import DesiredStateError
 
@@ -66,8 +67,7 @@ _HINTS: dict[str, str] = {
     "version": "write version = 1, or leave it out",
     "workloads": (
         'give each workload a table, e.g. [workloads.compliance] with slider = "cloud"; '
-        "workloads: compliance, resource-access, device-configuration, windows-update, "
-        "endpoint-protection, client-apps, office-apps (or their Graph names)"
+        f"workloads: {', '.join(w.alias for w in ALL_WORKLOADS)} (or their Graph names)"
     ),
     "slider": f"use {_SLIDERS}",
     "pilot_collection": (
@@ -131,8 +131,8 @@ def _workload_spellings(data: Mapping[str, object]) -> dict[str, str]:
     spelt: dict[str, str] = {}
     for key in workloads:
         try:
-            spelt[workload_named(key).value] = str(key)
-        except ValueError:
+            spelt[Workload.named(key).value] = str(key)
+        except UnknownWorkload:
             continue
     return spelt
 

@@ -6,9 +6,9 @@ holders under the site's current settings (*prior*) and under the target
 settings, both with `workloads.authority.desired_holders`; every workload
 whose holder differs is a *move* in the device's stage (`selection.py`).
 
-- A move of Resource access or Endpoint Protection that the workload's own
-  slider does not explain is *carried* along by Device configuration (the
-  dependency rule) and counted apart.
+- A move of a dependant (Resource access, Endpoint Protection) that the
+  workload's own slider does not explain is *carried* along by its carrier
+  (Device configuration; the dependency rule) and counted apart.
 - `current` holders (the arbiter's records), when given, are compared with
   the prior ones only: a difference is a handoff the arbiter makes anyway,
   outside the rollout (`outside_rollout`), and does not enter the plan hash,
@@ -41,7 +41,8 @@ from workloads.rollout.selection import WaveSelector
 from workloads.settings import CoManagementSettings, Slider
 
 CM, CLOUD = Holder.CONFIGMGR, Holder.CLOUD
-DEPENDANTS = frozenset({Workload.RESOURCE_ACCESS, Workload.ENDPOINT_PROTECTION})
+# The workloads a carrier moves along (the catalog's dependency rule).
+DEPENDANTS = frozenset(w for w in ALL_WORKLOADS if w.carrier is not None)
 DEFAULT_SAMPLE = 5
 _MODULUS = 1 << 256
 # Each move's part of a device's digest text: "compliancePolicy:configmgr>cloud;".
@@ -190,14 +191,19 @@ class Planner:
             for w in ALL_WORKLOADS
             if w in self.document.workloads or any(k[0] is w for k in self._stages)
         ]
-        # Workloads that only follow Device configuration are listed right after it.
+        # Workloads that only follow their carrier are listed right after it.
         followers = [p for p in plans if p.workload in DEPENDANTS and not p.in_document]
         ordered: list[WorkloadPlan] = []
+
+        def place(workload_plan: WorkloadPlan) -> None:
+            ordered.append(workload_plan)
+            for follower in followers:
+                if follower.workload.carrier is workload_plan.workload:
+                    place(follower)
+
         for workload_plan in plans:
             if workload_plan not in followers:
-                ordered.append(workload_plan)
-            if workload_plan.workload is Workload.DEVICE_CONFIGURATION:
-                ordered.extend(followers)
+                place(workload_plan)
         workloads = tuple(ordered if len(ordered) == len(plans) else plans)
         stages = tuple(
             StageSummary(

@@ -26,7 +26,7 @@ class SampleDevice:
 
 @dataclass(frozen=True, slots=True)
 class StageChanges:
-    """One workload's moves in one stage: direct ones and those carried by Device configuration.
+    """One workload's moves in one stage: direct ones and those its carrier carried along.
 
     `sample` holds, for each of the four counts, its first devices by stable
     hash point (at most the planner's sample size each), in the order
@@ -70,7 +70,7 @@ class WorkloadPlan:
 
     @property
     def carried(self) -> int:
-        """The moves carried along by Device configuration."""
+        """The moves carried along by the workload's carrier (Device configuration)."""
         return sum(s.carried_to_cloud + s.carried_to_site for s in self.stages)
 
     def stage(self, stage: int) -> StageChanges | None:
@@ -123,7 +123,7 @@ class Plan:
         return self.moves > 0 or self.settings_change
 
     def totals(self) -> dict[str, int]:
-        """Moves by direction, and those carried along by Device configuration."""
+        """Moves by direction, and those carried along by a carrier (Device configuration)."""
         stages = [s for w in self.workloads for s in w.stages]
         return {
             "moves": self.moves,

@@ -23,7 +23,12 @@ from workloads.rollout.plan_result import Plan, SampleDevice, StageChanges, Work
 from workloads.settings import Slider, WorkloadSetting
 
 _SIDE = {Holder.CONFIGMGR: "site", Holder.CLOUD: "cloud"}
-CARRIER = Workload.DEVICE_CONFIGURATION
+
+
+def _carrier_name(workload: Workload) -> str:
+    # Only a dependant is carried along or follows: it has a carrier.
+    carrier = workload.carrier
+    return carrier.display_name if carrier is not None else workload.display_name
 
 
 def _devices(count: int) -> str:
@@ -64,7 +69,7 @@ def _move_lines(workload: Workload, stage: StageChanges, samples: bool) -> list[
             continue
         sign = "+" if after is Holder.CLOUD else "-"
         before = after.other
-        tail = f", carried along by {CARRIER.display_name}" if carried else ""
+        tail = f", carried along by {_carrier_name(workload)}" if carried else ""
         lines.append(
             f"  {sign} {workload.value}: {stage.label}: {_devices(count)} "
             f"{_SIDE[before]} → {_SIDE[after]}{tail}"
@@ -88,7 +93,7 @@ def _workload_lines(plan: WorkloadPlan, samples: bool) -> list[str]:
     elif plan.in_document:
         header = f"= {title}: already {describe_setting(plan.prior)}"
     else:
-        header = f"~ {title}: follows {CARRIER.display_name}"
+        header = f"~ {title}: follows {_carrier_name(workload)}"
     lines = [header]
     for stage in plan.stages:
         lines.extend(_move_lines(workload, stage, samples))
@@ -140,8 +145,9 @@ def summary_line(plan: Plan) -> str:
     totals = plan.totals()
     if not totals["moves"]:
         return "Plan: the site's settings change, no device changes holder."
+    carriers = dict.fromkeys(_carrier_name(w.workload) for w in plan.workloads if w.carried)
     carried = (
-        f" ({totals['carried']:,} carried along by {CARRIER.display_name})"
+        f" ({totals['carried']:,} carried along by {' and '.join(carriers)})"
         if totals["carried"]
         else ""
     )

@@ -1,8 +1,9 @@
 """Value tables for the site generator: what a real Contoso estate is made of.
 
 Everything here is data: locations, departments, operating-system releases,
-hardware models, agent versions, people, enrollment errors and the site's
-co-management workloads. Weights are relative shares within one table.
+hardware models, agent versions, people, enrollment errors and the names of
+the co-management pilot collections. Weights are relative shares within one
+table. The workloads themselves are the catalog's (`workloads.catalog`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Literal, TypeVar
+
+from workloads.catalog import CO_MANAGEMENT_CONFIGURED, Workload
 
 T = TypeVar("T")
 
@@ -335,35 +338,25 @@ ENROLLMENT_ERRORS: Weighted[tuple[int, str]] = Weighted(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Workload:
-    """A co-management workload: its flag bit and its pilot collection's name."""
-
-    bit: int
-    name: str
-    graph_name: str
-
-    @property
-    def pilot_collection(self) -> str:
-        """The name of the workload's pilot collection on this site."""
-        return f"Co-management Pilot - {self.name}"
+PILOT_COLLECTION_PREFIX = "Co-management Pilot - "
 
 
-WORKLOADS: tuple[Workload, ...] = (
-    Workload(2, "Compliance Policies", "compliancePolicy"),
-    Workload(4, "Resource Access Policies", "resourceAccess"),
-    Workload(8, "Device Configuration", "deviceConfiguration"),
-    Workload(16, "Windows Update Policies", "windowsUpdateForBusiness"),
-    Workload(32, "Endpoint Protection", "endpointProtection"),
-    Workload(64, "Client Apps", "modernApps"),
-    Workload(128, "Office Click-to-Run Apps", "officeApps"),
-)
-COMANAGEMENT_CONFIGURED = 1
-DEVICE_CONFIGURATION = 8
-# Moving Device configuration carries these with it (DOMAIN.md).
-CARRIED_BY_DEVICE_CONFIGURATION = 4 | 32
-# Bits some agents report beyond the seven workloads (field); valid, never rejected.
+def pilot_collection_name(workload: Workload) -> str:
+    """The name of the workload's pilot collection on this site: its display name in Title Case.
+
+    Only each word's first letter is raised ("Office Click-to-Run Apps"), as
+    admins name collections.
+    """
+    words = workload.display_name.split(" ")
+    return PILOT_COLLECTION_PREFIX + " ".join(word[:1].upper() + word[1:] for word in words)
+
+
+# Bits some agents report beyond the workloads' (field); valid, never rejected.
 EXTRA_FLAG_BITS: tuple[int, ...] = (0x1000, 0x2000, 0x3000)
+# (carrier bit, dependant bit), carriers first: read once, used for every device.
+_CARRIED_BITS: tuple[tuple[int, int], ...] = tuple(
+    (w.carrier.flag, w.flag) for w in Workload.in_dependency_order() if w.carrier is not None
+)
 
 
 def workload_flags(pilot_bits: int) -> int:
@@ -371,9 +364,11 @@ def workload_flags(pilot_bits: int) -> int:
 
     Every workload's slider on the generated site is Pilot, so the cloud holds
     exactly the workloads whose pilot collection holds the device, plus what
-    Device configuration carries.
+    their carriers carry (Device configuration carries Resource access and
+    Endpoint Protection).
     """
-    flags = COMANAGEMENT_CONFIGURED | pilot_bits
-    if flags & DEVICE_CONFIGURATION:
-        flags |= CARRIED_BY_DEVICE_CONFIGURATION
+    flags = CO_MANAGEMENT_CONFIGURED | pilot_bits
+    for carrier_bit, dependant_bit in _CARRIED_BITS:
+        if flags & carrier_bit:
+            flags |= dependant_bit
     return flags

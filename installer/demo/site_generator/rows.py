@@ -19,18 +19,24 @@ from installer.demo.site_generator.catalog import (
     OS_NAME_WORKSTATION,
     RESOURCE_TYPE_SYSTEM,
     TENANT_ID,
-    WORKLOADS,
     workload_flags,
 )
 from installer.demo.site_generator.machines import DAY, Machine, ago
 from installer.demo.site_generator.naming import smsid
+from workloads.catalog import ALL_WORKLOADS, Carriage, Workload
 
 CO_MANAGED_SHARE = 0.60  # of eligible devices
 PILOT_RING_SHARE = 0.02  # early adopters in every pilot
 PILOT_SHARE = 0.03  # each pilot on its own, on top of the ring
 EXTRA_BITS_SHARE = 0.04
-_PILOT_WORKLOADS = tuple(w.bit for w in WORKLOADS if w.bit != 4)
-_RESOURCE_ACCESS, _DEVICE_CONFIGURATION = 4, 8
+# A workload that always follows its carrier has no pilot of its own to draw:
+# its pilot holds its carrier's members (Resource access, Device configuration).
+_PILOT_BITS = tuple(w.flag for w in ALL_WORKLOADS if w.carriage is not Carriage.ALWAYS)
+_FOLLOWER_BITS = tuple(
+    (w.carrier.flag, w.flag)
+    for w in Workload.in_dependency_order()
+    if w.carrier is not None and w.carriage is Carriage.ALWAYS
+)
 
 
 @dataclass(slots=True)
@@ -193,14 +199,14 @@ def comanagement_row(device: DeviceRows, rng: random.Random, *, eligible: bool) 
 def pilot_bits(rng: random.Random) -> int:
     """The workloads whose pilot collection holds a live workstation, as flag bits."""
     if rng.random() < PILOT_RING_SHARE:
-        return sum(w.bit for w in WORKLOADS)
+        return sum(w.flag for w in ALL_WORKLOADS)
     bits = 0
-    for bit in _PILOT_WORKLOADS:
+    for bit in _PILOT_BITS:
         if rng.random() < PILOT_SHARE:
             bits |= bit
-    # Resource access follows Device configuration, so their pilots hold the same devices.
-    if bits & _DEVICE_CONFIGURATION:
-        bits |= _RESOURCE_ACCESS
+    for carrier_bit, follower_bit in _FOLLOWER_BITS:
+        if bits & carrier_bit:
+            bits |= follower_bit
     return bits
 
 

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from installer.demo.site_generator.catalog import DEPARTMENTS, LOCATIONS, WORKLOADS
+from installer.demo.site_generator.catalog import (
+    DEPARTMENTS,
+    LOCATIONS,
+    pilot_collection_name,
+)
+from workloads.catalog import ALL_WORKLOADS
 
 DEVICE_COLLECTION = 2
 USER_COLLECTION = 1
@@ -71,7 +76,8 @@ class SiteCollections:
         self.windows11 = self._custom("Windows 11 Devices", self.all_workstations)
         self.auto_enrollment = self._custom(AUTO_ENROLLMENT_NAME, self.all_workstations)
         self.pilot: dict[int, str] = {
-            w.bit: self._custom(w.pilot_collection, self.all_workstations) for w in WORKLOADS
+            w.flag: self._custom(pilot_collection_name(w), self.all_workstations)
+            for w in ALL_WORKLOADS
         }
         self.pilot_bit: dict[str, int] = {cid: bit for bit, cid in self.pilot.items()}
 
