@@ -32,11 +32,11 @@ from datetime import UTC, datetime
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from bridge.actions import outcomes
-from bridge.actions.options import RelayOptions
+import bridge.actions.outcomes as outcomes
 from bridge.actions.outcomes import Timing
 from bridge.actions.ports import ActionResult, ActionSource, ClaimedAction, DeviceClient
 from bridge.actions.reporting import RelayStats, ResultReporter
+from bridge.settings_actions import RelayOptions
 from bridge.state import ConnectorState
 from bridge.state.actions import ActionRun, NewActionRun
 from onprem.errors import WinRMError
