@@ -19,10 +19,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bridge.arbiter.arbiter import Arbiter, PassReport
 from bridge.arbiter.desired import desired_from_read
-from bridge.rollout.driver import RolloutDriver
+from bridge.arbiter.ports import PassRollouts
 from bridge.state import ConnectorState
 from bridge.state.authority import JournalEntry
 from bridge.tenant.connector import CloudClient
@@ -84,7 +85,7 @@ class ArbitrationPass:
         client: CloudClient | None,
         *,
         clock: Callable[[], datetime],
-        rollouts: RolloutDriver | None = None,
+        rollouts: PassRollouts[Any] | None = None,
     ) -> None:
         self._rollouts = rollouts
         self._reader = reader
