@@ -37,8 +37,8 @@ from bridge.actions.outcomes import Timing
 from bridge.actions.ports import ActionResult, ActionSource, ClaimedAction, DeviceClient
 from bridge.actions.reporting import RelayStats, ResultReporter
 from bridge.settings_actions import RelayOptions
-from bridge.state import ConnectorState
 from bridge.state.actions import ActionRun, NewActionRun
+from bridge.state.ports import WithActions
 from onprem.errors import WinRMError
 from onprem.winrm import CommandOutput, ScheduleOutcome
 from workloads.errors import CobridgeError
@@ -72,7 +72,7 @@ class ActionRelay:
         self,
         source: ActionSource,
         client: DeviceClient,
-        state: ConnectorState,
+        state: WithActions,
         options: RelayOptions | None = None,
         *,
         clock: Callable[[], datetime] = _utc_now,

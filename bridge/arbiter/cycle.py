@@ -24,13 +24,13 @@ from typing import Any
 from bridge.arbiter.arbiter import Arbiter, PassReport
 from bridge.arbiter.desired import desired_from_read
 from bridge.arbiter.ports import PassRollouts
-from bridge.state import ConnectorState
 from bridge.state.authority import JournalEntry
+from bridge.state.ports import WithAuthority
+from bridge.sync.ports import InventoryReader
 from bridge.tenant.connector import CloudClient
 from bridge.tenant.errors import CloudError
 from cloud.contract.authority import AuthorityState
 from onprem.site_authority import Conflict, SiteAuthority
-from onprem.site_reader import SiteReader
 from workloads.catalog import Workload
 from workloads.rollout import RolloutState
 
@@ -78,10 +78,10 @@ class ArbitrationPass:
 
     def __init__(
         self,
-        reader: SiteReader,
+        reader: InventoryReader,
         site: SiteAuthority,
         arbiter: Arbiter,
-        state: ConnectorState,
+        state: WithAuthority,
         client: CloudClient | None,
         *,
         clock: Callable[[], datetime],

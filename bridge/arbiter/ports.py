@@ -14,8 +14,10 @@ rollout layer above it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar
 
+from bridge.state.ports import WithAuthority, WithAuthorityEvents
 from workloads.catalog import Holder
 from workloads.errors import CobridgeError
 from workloads.gate import SideGate
@@ -36,6 +38,18 @@ class SideChannel(Protocol):
 
     async def send(self, commands: Sequence[Command]) -> list[Reply]:
         """Apply `commands` at the side's gate; one reply per command, in order."""
+        ...
+
+
+class JournalTransaction(WithAuthority, WithAuthorityEvents, Protocol):
+    """The journal and its event log, inside one transaction."""
+
+
+class JournalStore(WithAuthority, WithAuthorityEvents, Protocol):
+    """The arbiter's journal: each step's records are saved with their events, all or nothing."""
+
+    def transaction(self) -> AbstractContextManager[JournalTransaction]:
+        """One transaction: committed on success, rolled back on error."""
         ...
 
 
