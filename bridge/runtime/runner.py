@@ -45,6 +45,7 @@ from bridge.runtime.site import site_reader
 from bridge.runtime.status import status_report
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
+from bridge.state.ports import WithSequences
 from bridge.sync.engine import CycleReport, SyncEngine, SyncOptions
 from bridge.sync.ports import InventorySource
 from bridge.tenant.connector import CloudClient
@@ -291,7 +292,7 @@ class ConnectorRunner:
         return renewed
 
     async def _register(
-        self, client: CloudClient, state: ConnectorState, site: SiteIdentity, hierarchy_id: str
+        self, client: CloudClient, state: WithSequences, site: SiteIdentity, hierarchy_id: str
     ) -> None:
         while True:
             try:
