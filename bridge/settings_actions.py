@@ -1,8 +1,9 @@
 """The connector's `[actions]` settings: device actions relayed over WinRM, off by default.
 
 Maps onto `onprem.winrm.WinRMConfig` (how devices are reached) and
-`bridge.actions.RelayOptions` (how many run at once, how often a transient
-failure is tried, how long a claim waits), reusing the adapter's checks so a
+`RelayOptions` (how many run at once, how often a transient failure is
+tried, how long a claim waits; declared here, below the relay, so that the
+settings never import `bridge.actions`), reusing the adapter's checks so a
 problem reads the same here (`actions.auth: ... -> ...`). The password is a
 secret: `SecretStr`, listed in the settings' `SECRET_KEYS` (so it may be a
 `secret:NAME` reference into the encrypted store), never in `repr`, dumps,
@@ -11,12 +12,12 @@ error messages or `describe()`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
-from bridge.actions.options import RelayOptions
 from onprem.winrm import WinRMConfig
 from onprem.winrm.config import (
     check_host,
@@ -25,6 +26,44 @@ from onprem.winrm.config import (
     kerberos_available,
     problem,
 )
+
+# The tenant keeps at most this many characters of an action's output.
+MAX_RESULT_CHARS = 32_000
+
+
+@dataclass(frozen=True)
+class RelayOptions:
+    """Concurrency limits, retries and waits of the action relay.
+
+    `retry_attempts` counts every attempt of a transient failure (1: no
+    retry); waits between attempts grow exponentially from
+    `retry_initial_seconds` up to `retry_max_seconds`, with jitter.
+    `backlog` is how many claimed actions may wait locally for a slot
+    (default: four per global slot). `report_retry_seconds` is how long a
+    failed claim, start or report waits before it is tried again.
+    """
+
+    device_concurrency: int = 1
+    global_concurrency: int = 8
+    retry_attempts: int = 3
+    retry_initial_seconds: float = 1.0
+    retry_max_seconds: float = 30.0
+    poll_wait_seconds: float = 30.0
+    report_retry_seconds: float = 5.0
+    backlog: int | None = None
+    max_result_chars: int = MAX_RESULT_CHARS
+
+    def __post_init__(self) -> None:
+        if self.device_concurrency < 1 or self.global_concurrency < 1:
+            raise ValueError("concurrency limits must be at least 1")
+        if self.retry_attempts < 1:
+            raise ValueError("retry_attempts counts the first attempt: at least 1")
+
+    @property
+    def pending_limit(self) -> int:
+        """How many claimed actions the relay holds at once (running or waiting for a slot)."""
+        return self.backlog or 4 * self.global_concurrency
+
 
 _WINRM = WinRMConfig.model_fields
 _RELAY = RelayOptions()

@@ -7,7 +7,6 @@ restart neither loses a result nor runs a script or restart twice.
 """
 
 from bridge.actions.engine import ActionRelay
-from bridge.actions.options import RelayOptions
 from bridge.actions.ports import (
     ActionKind,
     ActionResult,
@@ -17,6 +16,7 @@ from bridge.actions.ports import (
     ResultState,
 )
 from bridge.actions.reporting import RelayStats
+from bridge.settings_actions import RelayOptions
 
 __all__ = [
     "ActionKind",

@@ -22,8 +22,8 @@ import logging
 import math
 from datetime import UTC, datetime
 
-from bridge.actions.options import MAX_RESULT_CHARS
 from bridge.actions.ports import ActionResult, ClaimedAction
+from bridge.settings_actions import MAX_RESULT_CHARS
 from bridge.tenant.connector import CloudClient
 from bridge.tenant.errors import CloudApiError
 from cloud.contract import action_relay as wire

@@ -32,13 +32,13 @@ from datetime import UTC, datetime
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from bridge.actions import outcomes
-from bridge.actions.options import RelayOptions
+import bridge.actions.outcomes as outcomes
 from bridge.actions.outcomes import Timing
 from bridge.actions.ports import ActionResult, ActionSource, ClaimedAction, DeviceClient
 from bridge.actions.reporting import RelayStats, ResultReporter
-from bridge.state import ConnectorState
+from bridge.settings_actions import RelayOptions
 from bridge.state.actions import ActionRun, NewActionRun
+from bridge.state.ports import WithActions
 from onprem.errors import WinRMError
 from onprem.winrm import CommandOutput, ScheduleOutcome
 from workloads.errors import CobridgeError
@@ -72,7 +72,7 @@ class ActionRelay:
         self,
         source: ActionSource,
         client: DeviceClient,
-        state: ConnectorState,
+        state: WithActions,
         options: RelayOptions | None = None,
         *,
         clock: Callable[[], datetime] = _utc_now,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bridge.actions.ports import ActionResult, ActionSource
-from bridge.state import ConnectorState
+from bridge.state.ports import WithActions
 from workloads.errors import CobridgeError
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class ResultReporter:
     def __init__(
         self,
         source: ActionSource,
-        state: ConnectorState,
+        state: WithActions,
         stats: RelayStats,
         clock: Callable[[], datetime],
     ) -> None:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from bridge.actions.cloud_source import CloudActionSource
 from bridge.actions.engine import ActionRelay
 from bridge.settings_actions import ActionsSettings
-from bridge.state import ConnectorState
+from bridge.state.ports import WithActions
 from bridge.tenant.connector import CloudClient
 from onprem.winrm import WinRMClient
 
@@ -47,14 +47,14 @@ class ConnectorRelay:
     """The connector's relay, with the journal it keeps and the clock it reads."""
 
     relay: ActionRelay
-    state: ConnectorState
+    state: WithActions
     clock: Callable[[], datetime]
 
 
 def build_action_relay(
     settings: ActionsSettings,
     client: CloudClient,
-    state: ConnectorState,
+    state: WithActions,
     *,
     clock: Callable[[], datetime],
 ) -> ConnectorRelay | None:

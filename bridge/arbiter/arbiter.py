@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bridge.arbiter.journal_force import force_in_journal
-from bridge.arbiter.ports import SideChannel, SideUnreachable
-from bridge.state import ConnectorState
+from bridge.arbiter.ports import JournalStore, SideChannel, SideUnreachable
 from bridge.state.authority import AuthorityEvent, JournalEntry
 from workloads.catalog import Holder, Workload
 from workloads.handoff import (
@@ -80,7 +79,7 @@ class Arbiter:
 
     def __init__(
         self,
-        state: ConnectorState,
+        state: JournalStore,
         sides: Mapping[Holder, SideChannel],
         *,
         clock: Callable[[], datetime],

@@ -19,17 +19,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bridge.arbiter.arbiter import Arbiter, PassReport
 from bridge.arbiter.desired import desired_from_read
-from bridge.rollout.driver import RolloutDriver
-from bridge.state import ConnectorState
+from bridge.arbiter.ports import PassRollouts
 from bridge.state.authority import JournalEntry
+from bridge.state.ports import WithAuthority
+from bridge.sync.ports import InventoryReader
 from bridge.tenant.connector import CloudClient
 from bridge.tenant.errors import CloudError
 from cloud.contract.authority import AuthorityState
 from onprem.site_authority import Conflict, SiteAuthority
-from onprem.site_reader import SiteReader
 from workloads.catalog import Workload
 from workloads.rollout import RolloutState
 
@@ -77,14 +78,14 @@ class ArbitrationPass:
 
     def __init__(
         self,
-        reader: SiteReader,
+        reader: InventoryReader,
         site: SiteAuthority,
         arbiter: Arbiter,
-        state: ConnectorState,
+        state: WithAuthority,
         client: CloudClient | None,
         *,
         clock: Callable[[], datetime],
-        rollouts: RolloutDriver | None = None,
+        rollouts: PassRollouts[Any] | None = None,
     ) -> None:
         self._rollouts = rollouts
         self._reader = reader

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bridge.state import ConnectorState
+from bridge.arbiter.ports import JournalStore
 from bridge.state.authority import AuthorityEvent
 from workloads.catalog import Workload
 from workloads.errors import InvalidTransition
@@ -19,7 +19,7 @@ from workloads.handoff import Forced, force, initial_record
 
 
 def force_in_journal(
-    state: ConnectorState, smsid: str, workload: Workload, *, reason: str, by: str, now: datetime
+    state: JournalStore, smsid: str, workload: Workload, *, reason: str, by: str, now: datetime
 ) -> Forced:
     """Force the (smsid, workload) handoff stalled in revoking; the audit event's content."""
     key = (smsid, Workload(workload))

@@ -11,13 +11,26 @@ held until that transaction ends, and every other appender waits for it.
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from typing import Protocol
 
 from bridge.audit.entry import GENESIS, SIGNER_CHANGED, AuditEntry, AuditEvent, canonical_json
 from bridge.audit.signer import AuditSigner
-from bridge.state import AuditRow, AuditSignerRecord, ConnectorState, StateTransaction
+from bridge.state import AuditRow, AuditSignerRecord
+from bridge.state.ports import WithAudit
 
-AuditStore = ConnectorState | StateTransaction
+
+class AuditStore(WithAudit, Protocol):
+    """The audit log, alone or inside the transaction of the change it records.
+
+    `ConnectorState` (each call its own transaction) and `StateTransaction`
+    (the change's; its `transaction()` joins it) both are one.
+    """
+
+    def transaction(self) -> AbstractContextManager[AuditStore]:
+        """A transaction for the entries of one event (the open one, inside a transaction)."""
+        ...
 
 
 def to_row(entry: AuditEntry) -> AuditRow:
@@ -106,7 +119,7 @@ def append(
     return entry
 
 
-def _introduce(tx: StateTransaction, signer: AuditSigner, now: datetime) -> tuple[int, str, bool]:
+def _introduce(tx: AuditStore, signer: AuditSigner, now: datetime) -> tuple[int, str, bool]:
     """Lock the head, record the signer, chain its `SIGNER_CHANGED` entry if due.
 
     The head after it (seq, hash), and whether the entry was chained.

@@ -18,7 +18,7 @@ from bridge.audit.export import read_export
 from bridge.audit.keys import fingerprint, load_certificates
 from bridge.audit.signer import LOCAL_KEY_FILE
 from bridge.audit.verify import TrustAnchors, VerifyReport, verify_entries
-from bridge.runtime.enrollment import CERT_FILE, KEY_FILE, EnrollmentError
+from bridge.state.identity_files import CERT_FILE, KEY_FILE, EnrollmentError
 
 _WHY = {KEY_FILE: "this host's connector key", LOCAL_KEY_FILE: "this host's local audit key"}
 

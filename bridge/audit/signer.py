@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bridge.audit.keys import fingerprint, load_certificates, public_pem, sign_hash
-from bridge.runtime.enrollment import KEY_FILE, EnrollmentError, load_identity
 from bridge.state import AuditSignerRecord
+from bridge.state.identity_files import KEY_FILE, EnrollmentError, load_identity
 
 LOCAL_KEY_FILE = "audit.key"
 

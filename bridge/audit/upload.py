@@ -33,13 +33,16 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from bridge.audit.chain import from_row, hand_over
 from bridge.audit.signer import load_signer
-from bridge.state import AuditSignerRecord, ConnectorState
+from bridge.state import AuditSignerRecord
+from bridge.state.ports import WithAudit, WithSources
 from bridge.tenant.audit import tenant_head
 from bridge.tenant.connector import CloudClient
 from bridge.tenant.errors import CloudApiError
@@ -127,12 +130,20 @@ def wire_signer(record: AuditSignerRecord) -> AuditSignerIn:
     )
 
 
+class AuditUploadStore(WithAudit, WithSources, Protocol):
+    """The audit log and the upload's cursor, which is saved in a transaction of its own."""
+
+    def transaction(self) -> AbstractContextManager[AuditUploadStore]:
+        """One transaction: committed on success, rolled back on error."""
+        ...
+
+
 class AuditUpload:
     """Sends the entries the tenant does not hold; `run()` after each heartbeat or cycle."""
 
     def __init__(
         self,
-        state: ConnectorState,
+        state: AuditUploadStore,
         client: CloudClient,
         *,
         instance: str,

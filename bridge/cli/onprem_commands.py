@@ -10,9 +10,9 @@ import json
 import click
 
 from bridge.cli.output import console, print_site_summary
+from bridge.runtime.site import site_reader
 from onprem.errors import SiteError
 from onprem.site_database import create_site_engine, describe_url, parse_site_url
-from onprem.site_reader import SiteReader
 from onprem.site_records import RejectedRecord
 from onprem.site_store import missing_site_columns, read_site_identity
 from onprem.site_summary import summarize_site
@@ -63,7 +63,7 @@ def summary(db: str, as_json: bool) -> None:
     """Read the whole site once and summarise it: devices, agents, OSes, dirty data, rejects."""
     engine = create_site_engine(parse_site_url(db))
     try:
-        reader = SiteReader(engine)
+        reader = site_reader(engine)
         reader.check()
         result = summarize_site(reader)
     finally:
@@ -80,7 +80,7 @@ def rejects(db: str) -> None:
     """List every record the reader rejects, one JSON object per line, with its reason."""
     engine = create_site_engine(parse_site_url(db))
     try:
-        reader = SiteReader(engine)
+        reader = site_reader(engine)
         reader.check()
         read = reader.read()
         for item in read:

@@ -28,11 +28,12 @@ from bridge.cli.workloads_commands import _actor, workloads
 from bridge.rollout import RolloutEngine, plan_site
 from bridge.rollout.status import rollout_status
 from bridge.runtime.runner import utc_now
+from bridge.runtime.site import site_authority, site_reader
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
-from onprem.authority.embedded import EmbeddedSiteAuthority
+from bridge.sync.ports import InventoryReader
+from onprem.site_authority import SiteAuthority
 from onprem.site_database import create_site_engine
-from onprem.site_reader import SiteReader
 from workloads.errors import CobridgeError
 from workloads.rollout import (
     Abort,
@@ -59,8 +60,8 @@ class DesiredStateFileError(CobridgeError):
 class Opened:
     """What a rollout command works with: the site's two sides, the state, the engine."""
 
-    site: EmbeddedSiteAuthority
-    reader: SiteReader
+    site: SiteAuthority
+    reader: InventoryReader
     state: ConnectorState
     engine: RolloutEngine
 
@@ -70,8 +71,8 @@ def _opened(config_path: Path) -> Iterator[Opened]:
     settings = ConnectorSettings.load(config_path)
     engine = create_site_engine(settings.site.url(), must_exist=True)
     try:
-        site = EmbeddedSiteAuthority(engine)
-        reader = SiteReader(engine, chunk_size=settings.site.chunk_size)
+        site = site_authority(engine)
+        reader = site_reader(engine, chunk_size=settings.site.chunk_size)
         with _open_state(settings) as state:
             data_dir = settings.data_dir
             rollouts = RolloutEngine(state, site, lambda: load_signer(data_dir), clock=utc_now)

@@ -22,15 +22,17 @@ import click
 from rich.table import Table
 
 from bridge.arbiter.journal_force import force_in_journal
-from bridge.audit import AuditEvent, AuditSigner, append, load_signer
+from bridge.audit import AuditEvent, AuditSigner, AuditStore, append, load_signer
 from bridge.audit import events as audit_events
 from bridge.cli.connector_commands import _open_state, config_option
 from bridge.cli.output import console
 from bridge.runtime.runner import utc_now
+from bridge.runtime.site import site_authority
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
-from onprem.authority.embedded import EmbeddedSiteAuthority
+from bridge.state.ports import WithRollouts
 from onprem.authority.settings_text import settings_summary
+from onprem.site_authority import SiteAuthority
 from onprem.site_database import create_site_engine
 from workloads.catalog import ALL_WORKLOADS, Workload
 from workloads.errors import CobridgeError, UnknownWorkload
@@ -55,10 +57,10 @@ class WorkloadName(click.ParamType):
 
 
 @contextlib.contextmanager
-def _site(settings: ConnectorSettings) -> Iterator[EmbeddedSiteAuthority]:
+def _site(settings: ConnectorSettings) -> Iterator[SiteAuthority]:
     engine = create_site_engine(settings.site.url(), must_exist=True)
     try:
-        yield EmbeddedSiteAuthority(engine)
+        yield site_authority(engine)
     finally:
         engine.dispose()
 
@@ -75,7 +77,7 @@ def _audited(settings: ConnectorSettings) -> Iterator[tuple[ConnectorState, Audi
         yield state, signer
 
 
-def _record(state: ConnectorState, signer: AuditSigner, event: AuditEvent) -> None:
+def _record(state: AuditStore, signer: AuditSigner, event: AuditEvent) -> None:
     append(state, signer, event, now=utc_now())
 
 
@@ -85,7 +87,7 @@ class WorkloadInRollout(CobridgeError):
     code = "rollout_in_progress"
 
 
-def _refuse_if_rolling(state: ConnectorState, workload: Workload) -> None:
+def _refuse_if_rolling(state: WithRollouts, workload: Workload) -> None:
     active = state.rollouts.active()
     if active is None:
         return

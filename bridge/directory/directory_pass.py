@@ -18,15 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 
 from bridge.directory.matching import SiteCandidate, SiteIndex, match_all
 from bridge.directory.quarantine import SOURCE, quarantine_pass
 from bridge.settings_directory import DirectorySettings
-from bridge.state import ConnectorState
+from bridge.state.ports import WithDirectory, WithSources
 from onprem.directory import DirectoryCursor, DirectoryReader, DirectoryRecord, DirectoryReject
 from onprem.errors import DirectoryResyncRequired
 from onprem.site_schema import v_R_System
@@ -79,6 +81,18 @@ def site_candidates(site: sa.Engine) -> Iterator[SiteCandidate]:
                 )
 
 
+class DirectoryTransaction(WithDirectory, WithSources, Protocol):
+    """A pass's merge and its cursor, inside one transaction."""
+
+
+class DirectoryStore(WithDirectory, WithSources, Protocol):
+    """The directory's computers and cursor; a pass merges and checkpoints in one transaction."""
+
+    def transaction(self) -> AbstractContextManager[DirectoryTransaction]:
+        """One transaction: committed on success, rolled back on error."""
+        ...
+
+
 class DirectoryPass:
     """Reads the directory and merges it into the connector's state; `run()` once per cycle."""
 
@@ -86,7 +100,7 @@ class DirectoryPass:
         self,
         reader: DirectoryReader,
         site: sa.Engine,
-        state: ConnectorState,
+        state: DirectoryStore,
         *,
         clock: Callable[[], datetime],
     ) -> None:
@@ -177,7 +191,7 @@ async def run_directory_pass(directory: DirectoryPass) -> DirectoryPassReport:
 def build_directory_pass(
     settings: DirectorySettings,
     site: sa.Engine,
-    state: ConnectorState,
+    state: DirectoryStore,
     *,
     clock: Callable[[], datetime],
 ) -> DirectoryPass | None:

@@ -18,8 +18,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bridge.state import ConnectorState
 from bridge.state.directory import DirectoryComputer
+from bridge.state.ports import WithDirectory
 from bridge.tenant.connector import CloudClient
 from cloud.contract.directory import MAX_DIRECTORY_BATCH
 from cloud.contract.directory import DirectoryComputer as WireComputer
@@ -71,7 +71,7 @@ def wire_digest(record: WireComputer) -> str:
 class DirectoryUpload:
     """Sends the computers the tenant does not hold as they are; `run()` after each pass."""
 
-    def __init__(self, state: ConnectorState, client: CloudClient) -> None:
+    def __init__(self, state: WithDirectory, client: CloudClient) -> None:
         self.state = state
         self.client = client
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from bridge.audit import AuditEvent, AuditSigner, append
-from bridge.state import ConnectorState, StateTransaction
+from bridge.audit import AuditEvent, AuditSigner, AuditStore, append
+from bridge.state.ports import WithAuthority, WithRollouts
 from bridge.state.rollouts import StoredRollout
 from onprem.site_authority import CoManagementSettingsStore
 from workloads.catalog import Workload, with_dependants
@@ -66,6 +67,18 @@ class NoRollout(CobridgeError):
     code = "no_rollout"
 
 
+class RolloutTransaction(WithRollouts, AuditStore, Protocol):
+    """A rollout's step and its audit entries, in one transaction."""
+
+
+class RolloutStore(WithRollouts, WithAuthority, Protocol):
+    """The rollouts, the journal's health for the driver, and transactions for each step."""
+
+    def transaction(self) -> AbstractContextManager[RolloutTransaction]:
+        """One transaction: committed on success, rolled back on error."""
+        ...
+
+
 @dataclass(frozen=True)
 class ActiveRollout:
     """The active rollout, read once for a pass: its document, state and overlay."""
@@ -98,7 +111,7 @@ class RolloutEngine:
 
     def __init__(
         self,
-        state: ConnectorState,
+        state: RolloutStore,
         site: CoManagementSettingsStore,
         signer: Callable[[], AuditSigner],
         *,
@@ -232,7 +245,7 @@ class RolloutEngine:
 
     @staticmethod
     def _audit(
-        tx: StateTransaction,
+        tx: RolloutTransaction,
         signer: AuditSigner,
         stored: StoredRollout,
         events: list[dict[str, Any]],

@@ -33,18 +33,16 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import sqlalchemy as sa
-
-from bridge.audit import load_signer
 from bridge.rollout.engine import RolloutEngine
 from bridge.rollout.site_plan import plan_site
-from bridge.rollout.status import rollout_status
-from bridge.state import ConnectorState
+from bridge.rollout.status import RolloutStatusStore, rollout_status
+from bridge.state.ports import WithSources
+from bridge.sync.ports import InventoryReader
 from bridge.tenant.connector import CloudClient
 from bridge.tenant.errors import CloudApiError
 from cloud.contract.rollouts import (
@@ -54,9 +52,6 @@ from cloud.contract.rollouts import (
     RolloutOrderResult,
     RolloutStatusReport,
 )
-from onprem.authority.embedded import EmbeddedSiteAuthority
-from onprem.errors import SiteError
-from onprem.site_reader import SiteReader
 from workloads.errors import CobridgeError
 from workloads.rollout import Abort, Pause, Resume, Rollback, parse_desired_state, plan_to_dict
 
@@ -95,7 +90,7 @@ def refused(exc: CobridgeError) -> RolloutOrderResult:
     return RolloutOrderResult(state="refused", error=error)
 
 
-def status_of(state: ConnectorState, now: datetime) -> dict[str, Any] | None:
+def status_of(state: RolloutStatusStore, now: datetime) -> dict[str, Any] | None:
     """The rollout's status as `cobridge workloads status --json` prints it, or None."""
     return rollout_status(state, now=now)
 
@@ -105,14 +100,22 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+class OrdersStore(RolloutStatusStore, WithSources, Protocol):
+    """The rollouts' status, and the cursor each order's outcome is recorded in first."""
+
+    def transaction(self) -> AbstractContextManager[WithSources]:
+        """One transaction: committed on success, rolled back on error."""
+        ...
+
+
 class RolloutOrders:
     """Runs the tenant's rollout orders with the engine; `run()` after each arbitration pass."""
 
     def __init__(
         self,
-        state: ConnectorState,
+        state: OrdersStore,
         engine: RolloutEngine,
-        reader: SiteReader,
+        reader: InventoryReader,
         client: CloudClient,
         *,
         instance: str,
@@ -230,23 +233,3 @@ class RolloutOrders:
         await self.client.report_rollout_status(RolloutStatusReport.model_validate(status))
         self._status_digest = digest
         report.status_sent = True
-
-
-def build_rollout_orders(
-    site_engine: sa.Engine,
-    reader: SiteReader,
-    state: ConnectorState,
-    client: CloudClient,
-    *,
-    clock: Callable[[], datetime],
-    data_dir: Path,
-    instance: str,
-) -> RolloutOrders | None:
-    """The order runner for this site, or None when the site has no co-management side."""
-    try:
-        site = EmbeddedSiteAuthority(site_engine)
-    except SiteError as exc:
-        log.info("rollout orders are off for this site: %s", exc.message)
-        return None
-    engine = RolloutEngine(state, site, lambda: load_signer(data_dir), clock=clock)
-    return RolloutOrders(state, engine, reader, client, instance=instance, clock=clock)

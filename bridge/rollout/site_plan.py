@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from bridge.arbiter.desired import device_facts
-from onprem.site_reader import SiteReader
+from bridge.sync.ports import InventoryReader
 from onprem.site_records import RejectedRecord, SiteDevice
 from workloads.errors import CobridgeError
 from workloads.rollout import DesiredState, Plan, PlanDevice, Planner
@@ -38,7 +38,7 @@ def plan_devices(records: Iterable[SiteDevice | RejectedRecord]) -> Iterator[Pla
 def plan_site(
     settings: CoManagementSettings,
     document: DesiredState,
-    reader: SiteReader,
+    reader: InventoryReader,
     *,
     sample_size: int = 5,
 ) -> Plan:

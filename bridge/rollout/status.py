@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from bridge.state import ConnectorState
+from bridge.state.ports import WithAudit, WithAuthority, WithRollouts
 from workloads.catalog import with_dependants
 from workloads.rollout import RolloutState, parse_desired_state
 from workloads.rollout.document import describe_soak
@@ -23,7 +23,11 @@ STALLED_AFTER = timedelta(minutes=10)
 HISTORY = 50
 
 
-def rollout_status(state: ConnectorState, *, now: datetime) -> dict[str, Any] | None:
+class RolloutStatusStore(WithRollouts, WithAuthority, WithAudit, Protocol):
+    """What a rollout's status is read from: the rollouts, the journal's health, the audit log."""
+
+
+def rollout_status(state: RolloutStatusStore, *, now: datetime) -> dict[str, Any] | None:
     """The active rollout's status, else the last one's, else None."""
     stored = state.rollouts.latest()
     if stored is None:

@@ -1,9 +1,9 @@
-"""Wiring of the arbiter into the running connector: which sides, and one pass's safety net.
+"""Wiring of the arbiter and the rollout orders into the running connector, and one pass's safety net.
 
-Arbitration needs the site's co-management side. The embedded site store
-has it (`onprem.authority.embedded`); a real SQL Server site's would be its
-admin service, which is not built yet, so there the connector syncs and
-reports inventory but does not arbitrate, and says so once.
+Arbitration needs the site's co-management side (`bridge.runtime.site`).
+The embedded site store has it; a real SQL Server site's would be its admin
+service, which is not built yet, so there the connector syncs and reports
+inventory but does not arbitrate, and says so once.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from bridge.arbiter.cycle import ArbitrationPass, ArbitrationReport
 from bridge.arbiter.sides import CloudSide, SiteSide
 from bridge.audit import load_signer
 from bridge.rollout import RolloutDriver, RolloutEngine
+from bridge.rollout.remote import RolloutOrders
+from bridge.runtime.site import site_authority
 from bridge.state import ConnectorState
+from bridge.sync.ports import InventoryReader
 from bridge.tenant.connector import CloudClient
-from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.errors import SiteError
-from onprem.site_reader import SiteReader
 from workloads.catalog import Holder
 from workloads.errors import CobridgeError
 
@@ -33,7 +34,7 @@ log = logging.getLogger("cobridge.connector")
 
 def build_arbitration(
     site_engine: sa.Engine,
-    reader: SiteReader,
+    reader: InventoryReader,
     state: ConnectorState,
     client: CloudClient,
     *,
@@ -46,7 +47,7 @@ def build_arbitration(
     rollout (`bridge.rollout`).
     """
     try:
-        site = EmbeddedSiteAuthority(site_engine)
+        site = site_authority(site_engine)
     except SiteError as exc:
         log.warning("co-management arbitration is off for this site: %s", exc.message)
         return None
@@ -58,6 +59,28 @@ def build_arbitration(
         engine = RolloutEngine(state, site, lambda: load_signer(audit_dir), clock=clock)
         rollouts = RolloutDriver(engine)
     return ArbitrationPass(reader, site, arbiter, state, client, clock=clock, rollouts=rollouts)
+
+
+def build_rollout_orders(
+    site_engine: sa.Engine,
+    reader: InventoryReader,
+    state: ConnectorState,
+    client: CloudClient,
+    *,
+    clock: Callable[[], datetime],
+    data_dir: Path,
+    instance: str,
+) -> RolloutOrders | None:
+    """The order runner for this site, or None when the site has no co-management side."""
+    try:
+        site = site_authority(site_engine)
+    except SiteError as exc:
+        logging.getLogger("cobridge.rollout").info(
+            "rollout orders are off for this site: %s", exc.message
+        )
+        return None
+    engine = RolloutEngine(state, site, lambda: load_signer(data_dir), clock=clock)
+    return RolloutOrders(state, engine, reader, client, instance=instance, clock=clock)
 
 
 async def arbitrate(arbitration: ArbitrationPass) -> ArbitrationReport | None:

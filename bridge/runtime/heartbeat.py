@@ -16,15 +16,17 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from bridge.audit import append, load_signer
+from bridge.audit import AuditStore, append, load_signer
 from bridge.audit.events import deletes_released
 from bridge.runtime.observability import ConnectorMetrics
 from bridge.runtime.quarantine_report import quarantine_report
-from bridge.runtime.status import status_report
+from bridge.runtime.status import StatusStore, status_report
 from bridge.settings import ConnectorSettings
-from bridge.state import ConnectorState
+from bridge.state.ports import WithDeletes
 from bridge.tenant.connector import CloudClient
 from bridge.tenant.errors import CloudError
 from cloud.contract.attach import (
@@ -51,13 +53,25 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+class ReleaseTransaction(WithDeletes, AuditStore, Protocol):
+    """A release order's deletes and its audit entry, in one transaction."""
+
+
+class HeartbeatStore(StatusStore, Protocol):
+    """What a heartbeat reports (the status, the quarantine) and the releases it applies."""
+
+    def transaction(self) -> AbstractContextManager[ReleaseTransaction]:
+        """One transaction: committed on success, rolled back on error."""
+        ...
+
+
 class HeartbeatReporter:
     """Sends heartbeats and applies the release orders they bring back."""
 
     def __init__(
         self,
         client: CloudClient,
-        state: ConnectorState,
+        state: HeartbeatStore,
         settings: ConnectorSettings,
         metrics: ConnectorMetrics,
         *,

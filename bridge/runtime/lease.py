@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from bridge.state import ConnectorState
+from bridge.state.ports import WithLease
 
 log = logging.getLogger("cobridge.connector")
 
@@ -25,9 +25,7 @@ log = logging.getLogger("cobridge.connector")
 class UploaderLease:
     """This process's claim on the uploader lease (holder id `host:pid:nonce`)."""
 
-    def __init__(
-        self, state: ConnectorState, ttl: timedelta, *, clock: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, state: WithLease, ttl: timedelta, *, clock: Callable[[], datetime]) -> None:
         self._state = state
         self._ttl = ttl
         self._clock = clock

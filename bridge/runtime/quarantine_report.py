@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bridge.state import ConnectorState
+from bridge.state.ports import WithQuarantine
 from bridge.state.quarantine import QuarantineEntry
 from cloud.contract.quarantine import (
     MAX_QUARANTINE_RECORDS,
@@ -41,7 +41,7 @@ def _record(entry: QuarantineEntry) -> QuarantinedRecord:
     )
 
 
-def quarantine_report(state: ConnectorState) -> QuarantineReport:
+def quarantine_report(state: WithQuarantine) -> QuarantineReport:
     """Every reason's count and the newest records, with the digest the tenant compares."""
     counts: dict[str, int] = {}
     for reason, n in state.quarantine.counts().items():

@@ -29,8 +29,8 @@ from bridge.directory import (
     run_directory_pass,
 )
 from bridge.directory.upload import DirectoryUpload, DirectoryUploadReport
-from bridge.rollout.remote import OrdersReport, RolloutOrders, build_rollout_orders
-from bridge.runtime.arbitration import arbitrate, build_arbitration
+from bridge.rollout.remote import OrdersReport, RolloutOrders
+from bridge.runtime.arbitration import arbitrate, build_arbitration, build_rollout_orders
 from bridge.runtime.enrollment import (
     ConnectorIdentity,
     EnrollmentError,
@@ -41,15 +41,17 @@ from bridge.runtime.enrollment import (
 from bridge.runtime.heartbeat import HeartbeatReporter
 from bridge.runtime.lease import UploaderLease
 from bridge.runtime.observability import ConnectorMetrics, Health, serve_observability
+from bridge.runtime.site import site_reader
 from bridge.runtime.status import status_report
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
+from bridge.state.ports import WithSequences
 from bridge.sync.engine import CycleReport, SyncEngine, SyncOptions
+from bridge.sync.ports import InventorySource
 from bridge.tenant.connector import CloudClient
 from bridge.tenant.errors import CloudApiError, CloudError
 from cloud.contract.attach import HierarchyRegistration
 from onprem.site_database import create_site_engine
-from onprem.site_reader import SiteReader
 from onprem.site_store import SiteIdentity
 from workloads.errors import CobridgeError
 
@@ -114,7 +116,7 @@ class ConnectorRunner:
         self._state = state
         lease = UploaderLease(state, LEASE_TTL, clock=utc_now)
         site_engine = create_site_engine(settings.site.url(), must_exist=True)
-        reader = SiteReader(site_engine, chunk_size=settings.site.chunk_size)
+        reader = site_reader(site_engine, chunk_size=settings.site.chunk_size)
         observability = None
         try:
             site = await self._site_identity(reader, once)
@@ -206,7 +208,7 @@ class ConnectorRunner:
         state.runs.start(run_id, kind, now=utc_now())
         state.runs.finish(run_id, "failed", now=utc_now(), error=error)
 
-    async def _site_identity(self, reader: SiteReader, once: bool) -> SiteIdentity | None:
+    async def _site_identity(self, reader: InventorySource, once: bool) -> SiteIdentity | None:
         """The site's identity; keeps trying while the site is unreachable.
 
         With `once`, a few quick attempts (a file being replaced, a server
@@ -290,7 +292,7 @@ class ConnectorRunner:
         return renewed
 
     async def _register(
-        self, client: CloudClient, state: ConnectorState, site: SiteIdentity, hierarchy_id: str
+        self, client: CloudClient, state: WithSequences, site: SiteIdentity, hierarchy_id: str
     ) -> None:
         while True:
             try:

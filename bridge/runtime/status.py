@@ -9,12 +9,23 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from bridge.runtime.enrollment import load_identity
-from bridge.state import ConnectorState, SyncRun
+from bridge.state import SyncRun
+from bridge.state.ports import (
+    WithActions,
+    WithAuthority,
+    WithDeletes,
+    WithDevices,
+    WithDirectory,
+    WithOutbox,
+    WithQuarantine,
+    WithRollouts,
+    WithRuns,
+)
 from workloads.rollout import RolloutPhase, RolloutState, parse_desired_state
 from workloads.rollout.machine import describe_state
 
@@ -22,6 +33,21 @@ from workloads.rollout.machine import describe_state
 STALE_INTERVALS = 3
 # A handoff in flight for longer than this is stalled: a side does not answer.
 STALLED_HANDOFF = timedelta(minutes=10)
+
+
+class StatusStore(
+    WithRuns,
+    WithDeletes,
+    WithQuarantine,
+    WithOutbox,
+    WithAuthority,
+    WithDevices,
+    WithActions,
+    WithRollouts,
+    WithDirectory,
+    Protocol,
+):
+    """What the status report reads: every repository it summarises, each call on its own."""
 
 
 class CycleOut(BaseModel):
@@ -73,7 +99,7 @@ class RolloutOut(BaseModel):
     updated_at: datetime
 
 
-def _rollout(state: ConnectorState, notices: list[str]) -> RolloutOut | None:
+def _rollout(state: WithRollouts, notices: list[str]) -> RolloutOut | None:
     """The latest rollout (a paused one is a notice: it waits for an operator)."""
     stored = state.rollouts.latest()
     if stored is None:
@@ -98,7 +124,7 @@ def _rollout(state: ConnectorState, notices: list[str]) -> RolloutOut | None:
     )
 
 
-def _directory(state: ConnectorState, notices: list[str]) -> DirectoryOut | None:
+def _directory(state: WithDirectory, notices: list[str]) -> DirectoryOut | None:
     """The directory's counts and last pass; None when no pass ever ran."""
     last = state.directory.last_pass()
     if last is None:
@@ -173,7 +199,7 @@ def _cycle(run: SyncRun) -> CycleOut:
 
 
 def status_report(
-    state: ConnectorState, data_dir: Path, *, now: datetime, interval_seconds: float
+    state: StatusStore, data_dir: Path, *, now: datetime, interval_seconds: float
 ) -> StatusReport:
     """The status of the connector whose state and data directory these are (`now` aware)."""
     identity = load_identity(data_dir)

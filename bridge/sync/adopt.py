@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bridge.state import ConnectorState
-from bridge.tenant.connector import CloudClient
+from bridge.state.devices import DeviceStates
+from bridge.sync.ports import IngestSink
 
 log = logging.getLogger("cobridge.sync")
 
@@ -23,10 +23,10 @@ ADOPT_CHUNK = 5000
 
 
 async def adopt_tenant_devices(
-    client: CloudClient, state: ConnectorState, clock: Callable[[], datetime]
+    client: IngestSink, devices: DeviceStates, clock: Callable[[], datetime]
 ) -> int:
     """Adopt the tenant's devices of this hierarchy into an empty state store; how many."""
-    if await asyncio.to_thread(state.devices.count, include_tombstoned=True):
+    if await asyncio.to_thread(devices.count, include_tombstoned=True):
         return 0
     adopted = 0
     page: list[dict[str, object]] = []
@@ -44,10 +44,10 @@ async def adopt_tenant_devices(
             }
         )
         if len(page) >= ADOPT_CHUNK:
-            adopted += await asyncio.to_thread(state.devices.adopt, page, now=clock())
+            adopted += await asyncio.to_thread(devices.adopt, page, now=clock())
             page = []
     if page:
-        adopted += await asyncio.to_thread(state.devices.adopt, page, now=clock())
+        adopted += await asyncio.to_thread(devices.adopt, page, now=clock())
     if adopted:
         log.warning("adopted %d device(s) the tenant already holds for this hierarchy", adopted)
     return adopted

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Protocol
 
-from bridge.state import ConnectorState
+from bridge.state.deletes import HeldDeletes
+from bridge.state.devices import DeviceStates
 from bridge.sync.batches import EncodedBatch, Unit, tombstone_json
 from bridge.sync.guard import DeleteDecision, decide_deletes
 from bridge.sync.plan import CyclePlan, KnownState
@@ -36,33 +37,38 @@ class DeleteStep:
     """Decides a cycle's deletes through the guard and persists their batches."""
 
     def __init__(
-        self, state: ConnectorState, limits: GuardLimits, clock: Callable[[], datetime]
+        self,
+        deletes: HeldDeletes,
+        devices: DeviceStates,
+        limits: GuardLimits,
+        clock: Callable[[], datetime],
     ) -> None:
-        self._state = state
+        self._deletes = deletes
+        self._devices = devices
         self._limits = limits
         self._clock = clock
 
     def decide(self, plan: CyclePlan, known: KnownState) -> DeleteDecision:
         """The guard's decision; holds, discards and returned releases recorded now."""
-        state = self._state
+        deletes = self._deletes
         decision = decide_deletes(
             plan.deletes(),
             complete=plan.complete,
-            held=[h.smsid for h in state.deletes.held()],
-            released=[r.smsid for r in state.deletes.released()],
+            held=[h.smsid for h in deletes.held()],
+            released=[r.smsid for r in deletes.released()],
             holdings=len(known.hashes),
             count_limit=self._limits.delete_guard_count,
             percent_limit=self._limits.delete_guard_percent,
         )
         now = self._clock()
         if decision.discard:
-            state.deletes.discard(decision.discard, now=now)
+            deletes.discard(decision.discard, now=now)
         if decision.returned:
-            state.deletes.settle([], decision.returned)
+            deletes.settle([], decision.returned)
         if decision.hold:
-            names = state.devices.known(decision.hold)
+            names = self._devices.known(decision.hold)
             items = [(s, names[s].name if s in names else None) for s in decision.hold]
-            state.deletes.hold(f"cycle-{now:%Y%m%dT%H%M%SZ}", items, now=now)
+            deletes.hold(f"cycle-{now:%Y%m%dT%H%M%SZ}", items, now=now)
             log.warning(
                 "delete guard: %d delete(s) held until an admin releases them "
                 "(cobridge connector release-deletes)",

@@ -3,6 +3,11 @@
     engine = SyncEngine(reader, state, client, hierarchy_id, options)
     report = await engine.run_cycle()
 
+The engine sees the site as an `InventorySource`, the tenant as an
+`IngestSink` and the connector's state as a `CycleStore` (`bridge.sync.ports`):
+the site reader, the connector's client and `ConnectorState` are what the
+runtime passes in.
+
 Order of a cycle, and why:
 
 1. Resend whatever the outbox still holds (a crash, a failed cycle): the diff
@@ -31,17 +36,16 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from bridge.state import ConnectorState, SourceCursor
+from bridge.state import SourceCursor
 from bridge.sync.adopt import adopt_tenant_devices
 from bridge.sync.batches import EncodedBatch, group
 from bridge.sync.deletes import DeleteStep, tombstone_units
 from bridge.sync.guard import DeleteDecision
 from bridge.sync.options import CycleReport, CycleStopped, SyncOptions
 from bridge.sync.plan import CyclePlan, KnownState, plan_cycle
+from bridge.sync.ports import CycleStore, IngestSink, InventorySource
 from bridge.sync.uploader import Uploader, UploadTally, all_or_first_error
-from bridge.tenant.connector import CloudClient
 from cloud.contract.inventory import CollectionRecord
-from onprem.site_reader import SiteReader
 from onprem.site_store import SiteIdentity
 from workloads.errors import CobridgeError
 
@@ -60,9 +64,9 @@ class SyncEngine:
 
     def __init__(
         self,
-        reader: SiteReader,
-        state: ConnectorState,
-        client: CloudClient,
+        reader: InventorySource,
+        state: CycleStore,
+        client: IngestSink,
         hierarchy_id: str,
         options: SyncOptions,
         *,
@@ -136,7 +140,7 @@ class SyncEngine:
         report.counts["resent"] = await uploader.flush_pending(options.in_flight)
         if cursor is None:
             report.counts["adopted"] = await adopt_tenant_devices(
-                self._client, self._state, self._clock
+                self._client, self._state.devices, self._clock
             )
         started_at = self._clock()
         known = await asyncio.to_thread(lambda: KnownState.load(self._state.devices.snapshot()))
@@ -195,7 +199,9 @@ class SyncEngine:
                 first = None
             if first is not None:
                 emit(uploader.persist((), first))
-            deletes = DeleteStep(self._state, self._options, self._clock)
+            deletes = DeleteStep(
+                self._state.deletes, self._state.devices, self._options, self._clock
+            )
             decision = deletes.decide(plan, known)
             for units in group(tombstone_units(decision.send), options.batch_size):
                 self._check_stop(failed)

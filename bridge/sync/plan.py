@@ -27,9 +27,9 @@ from bridge.identity import (
 from bridge.mapping import MappingRejected, collection_records, device_record
 from bridge.state import DeviceState
 from bridge.sync.batches import Unit, tombstone_json
+from bridge.sync.ports import InventorySource
 from bridge.sync.spill import SpillFile
 from cloud.contract.inventory import CollectionRecord
-from onprem.site_reader import SiteReader
 from onprem.site_records import RejectedRecord, SiteDevice
 from onprem.site_statements import ReadScope
 from onprem.site_store import SiteIdentity
@@ -139,7 +139,7 @@ def _canonical_smsid(value: str | None) -> str | None:
 
 
 def plan_cycle(
-    reader: SiteReader,
+    reader: InventorySource,
     scope: ReadScope,
     state: KnownState,
     *,

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bridge.state import ConnectorState, PendingBatch, StateTransaction
+from bridge.state import PendingBatch
 from bridge.sync.batches import EncodedBatch, Unit, encode, halves
-from bridge.tenant.connector import CloudClient
+from bridge.sync.ports import BatchTransaction, IngestSink, OutboxStore
 from bridge.tenant.errors import CloudApiError
 from cloud.contract.inventory import CollectionRecord, IngestAck
 
@@ -95,8 +95,8 @@ class Uploader:
 
     def __init__(
         self,
-        client: CloudClient,
-        state: ConnectorState,
+        client: IngestSink,
+        state: OutboxStore,
         hierarchy_id: str,
         *,
         clock: Callable[[], datetime],
@@ -113,7 +113,7 @@ class Uploader:
         units: tuple[Unit, ...],
         collections: list[CollectionRecord] | None = None,
         *,
-        also: Callable[[StateTransaction], None] | None = None,
+        also: Callable[[BatchTransaction], None] | None = None,
     ) -> EncodedBatch:
         """Draw a sequence, encode and persist a batch in one transaction (send it after).
 

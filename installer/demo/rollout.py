@@ -19,11 +19,10 @@ from bridge.audit import load_signer
 from bridge.rollout import RolloutEngine, plan_site
 from bridge.rollout.status import rollout_status
 from bridge.runtime.runner import utc_now
+from bridge.runtime.site import site_authority, site_reader
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
-from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.site_database import create_site_engine
-from onprem.site_reader import SiteReader
 from workloads.rollout import Plan, parse_desired_state_toml, render_plan_text
 
 DEMO_ROLLOUT_FILE = "rollout.toml"
@@ -71,12 +70,12 @@ def start_demo_rollout(data_dir: Path, config_path: Path) -> DemoRollout:
     settings = ConnectorSettings.load(config_path)
     engine = create_site_engine(settings.site.url(), must_exist=True)
     try:
-        site = EmbeddedSiteAuthority(engine)
+        site = site_authority(engine)
         with _state(settings) as state:
             rollouts = RolloutEngine(
                 state, site, lambda: load_signer(settings.data_dir), clock=utc_now
             )
-            plan = plan_site(site.read_settings(), document, SiteReader(engine))
+            plan = plan_site(site.read_settings(), document, site_reader(engine))
             stored = rollouts.apply(document, plan, reviewed=plan.plan_hash, by="demo")
     finally:
         engine.dispose()
