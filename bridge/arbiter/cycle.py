@@ -25,7 +25,7 @@ from bridge.arbiter.desired import desired_from_read
 from bridge.rollout.driver import RolloutDriver
 from bridge.state import ConnectorState
 from bridge.state.authority import JournalEntry
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudError
 from cloud.contract.authority import AuthorityState
 from onprem.site_authority import Conflict, SiteAuthority
@@ -81,7 +81,7 @@ class ArbitrationPass:
         site: SiteAuthority,
         arbiter: Arbiter,
         state: ConnectorState,
-        client: CloudClient | None,
+        client: ConnectorClient | None,
         *,
         clock: Callable[[], datetime],
         rollouts: RolloutDriver | None = None,

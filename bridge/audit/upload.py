@@ -41,7 +41,7 @@ from bridge.audit.chain import from_row, hand_over
 from bridge.audit.signer import load_signer
 from bridge.state import AuditSignerRecord, ConnectorState
 from bridge.tenant.audit import tenant_head
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudApiError
 from cloud.contract.audit_chain import GENESIS
 from cloud.contract.connector_audit import (
@@ -133,7 +133,7 @@ class AuditUpload:
     def __init__(
         self,
         state: ConnectorState,
-        client: CloudClient,
+        client: ConnectorClient,
         *,
         instance: str,
         clock: Callable[[], datetime],

@@ -45,7 +45,7 @@ from bridge.rollout.engine import RolloutEngine
 from bridge.rollout.site_plan import plan_site
 from bridge.rollout.status import rollout_status
 from bridge.state import ConnectorState
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudApiError
 from cloud.contract.rollouts import (
     RolloutError,
@@ -113,7 +113,7 @@ class RolloutOrders:
         state: ConnectorState,
         engine: RolloutEngine,
         reader: SiteReader,
-        client: CloudClient,
+        client: ConnectorClient,
         *,
         instance: str,
         clock: Callable[[], datetime],
@@ -236,7 +236,7 @@ def build_rollout_orders(
     site_engine: sa.Engine,
     reader: SiteReader,
     state: ConnectorState,
-    client: CloudClient,
+    client: ConnectorClient,
     *,
     clock: Callable[[], datetime],
     data_dir: Path,

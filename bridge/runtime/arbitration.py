@@ -21,7 +21,7 @@ from bridge.arbiter.sides import CloudSide, SiteSide
 from bridge.audit import load_signer
 from bridge.rollout import RolloutDriver, RolloutEngine
 from bridge.state import ConnectorState
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.errors import SiteError
 from onprem.site_reader import SiteReader
@@ -35,7 +35,7 @@ def build_arbitration(
     site_engine: sa.Engine,
     reader: SiteReader,
     state: ConnectorState,
-    client: CloudClient,
+    client: ConnectorClient,
     *,
     clock: Callable[[], datetime],
     data_dir: Path | None = None,

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from cloud.contract.attach import EnrollResponse
 from workloads.errors import CobridgeError
 
@@ -129,7 +129,7 @@ def store_identity(data_dir: Path, key_pem: bytes, answer: EnrollResponse) -> Co
 
 
 async def enroll(
-    anonymous: CloudClient,
+    anonymous: ConnectorClient,
     data_dir: Path,
     *,
     attach_code: str | None,
@@ -162,7 +162,7 @@ async def enroll(
 
 
 async def renew_if_due(
-    connector: CloudClient, data_dir: Path, identity: ConnectorIdentity
+    connector: ConnectorClient, data_dir: Path, identity: ConnectorIdentity
 ) -> ConnectorIdentity | None:
     """Renew with a new key when due; the new identity, or None when not due."""
     if not identity.due_for_renewal(datetime.now(UTC)):

@@ -25,7 +25,7 @@ from bridge.runtime.quarantine_report import quarantine_report
 from bridge.runtime.status import status_report
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudError
 from cloud.contract.attach import (
     MAX_HELD_GROUPS,
@@ -56,7 +56,7 @@ class HeartbeatReporter:
 
     def __init__(
         self,
-        client: CloudClient,
+        client: ConnectorClient,
         state: ConnectorState,
         settings: ConnectorSettings,
         metrics: ConnectorMetrics,

@@ -45,7 +45,7 @@ from bridge.runtime.status import status_report
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
 from bridge.sync.engine import CycleReport, SyncEngine, SyncOptions
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudApiError, CloudError
 from cloud.contract.attach import HierarchyRegistration
 from onprem.site_database import create_site_engine
@@ -243,7 +243,7 @@ class ConnectorRunner:
                 f"cannot read cloud.ca_file {settings.cloud.ca_file}: {exc.strerror}",
                 hint="point [cloud] ca_file at the service root certificate (PEM)",
             ) from exc
-        anonymous = CloudClient(
+        anonymous = ConnectorClient(
             settings.cloud.api_url,
             settings.cloud.connector_url,
             ca_pem=ca_pem,
@@ -278,7 +278,7 @@ class ConnectorRunner:
                     yield client, identity
 
     async def _renew(
-        self, client: CloudClient, identity: ConnectorIdentity
+        self, client: ConnectorClient, identity: ConnectorIdentity
     ) -> ConnectorIdentity | None:
         try:
             renewed = await renew_if_due(client, self.settings.data_dir, identity)
@@ -290,7 +290,7 @@ class ConnectorRunner:
         return renewed
 
     async def _register(
-        self, client: CloudClient, state: ConnectorState, site: SiteIdentity, hierarchy_id: str
+        self, client: ConnectorClient, state: ConnectorState, site: SiteIdentity, hierarchy_id: str
     ) -> None:
         while True:
             try:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bridge.state import ConnectorState
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 
 log = logging.getLogger("cobridge.sync")
 
@@ -23,7 +23,7 @@ ADOPT_CHUNK = 5000
 
 
 async def adopt_tenant_devices(
-    client: CloudClient, state: ConnectorState, clock: Callable[[], datetime]
+    client: ConnectorClient, state: ConnectorState, clock: Callable[[], datetime]
 ) -> int:
     """Adopt the tenant's devices of this hierarchy into an empty state store; how many."""
     if await asyncio.to_thread(state.devices.count, include_tombstoned=True):

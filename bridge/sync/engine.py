@@ -39,7 +39,7 @@ from bridge.sync.guard import DeleteDecision
 from bridge.sync.options import CycleReport, CycleStopped, SyncOptions
 from bridge.sync.plan import CyclePlan, KnownState, plan_cycle
 from bridge.sync.uploader import Uploader, UploadTally, all_or_first_error
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from cloud.contract.inventory import CollectionRecord
 from onprem.site_reader import SiteReader
 from onprem.site_store import SiteIdentity
@@ -62,7 +62,7 @@ class SyncEngine:
         self,
         reader: SiteReader,
         state: ConnectorState,
-        client: CloudClient,
+        client: ConnectorClient,
         hierarchy_id: str,
         options: SyncOptions,
         *,

@@ -27,7 +27,7 @@ from datetime import datetime
 
 from bridge.state import ConnectorState, PendingBatch, StateTransaction
 from bridge.sync.batches import EncodedBatch, Unit, encode, halves
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudApiError
 from cloud.contract.inventory import CollectionRecord, IngestAck
 
@@ -95,7 +95,7 @@ class Uploader:
 
     def __init__(
         self,
-        client: CloudClient,
+        client: ConnectorClient,
         state: ConnectorState,
         hierarchy_id: str,
         *,
