@@ -2,10 +2,11 @@
 
 The connector's (`ConnectorClient`), the admin's (`AdminClient`) and a
 device's (`CheckInClient`) clients each extend `ClientCore` with their own
-calls. `ClientCore._request` is the only place that talks HTTP. It owns the aiohttp
-session (created on first use, so constructing a client opens nothing), the
-TLS context, the timeouts, the retries (tenacity, per `RetryPolicy`) and the
-translation of every library exception and error answer into `CloudError`.
+calls. `ClientCore._request` is the only place that talks HTTP. It owns the
+aiohttp session (created on first use, so constructing a client opens
+nothing), the TLS context, the timeouts, the retries (tenacity, per
+`RetryPolicy`) and the translation of every library exception and error
+answer into `CloudError`; `_call` sends and parses the JSON of most calls.
 """
 
 from __future__ import annotations
