@@ -49,7 +49,7 @@ from bench.sync_rig import (
 )
 from bridge.mapping import MappingRejected, device_record
 from bridge.runtime.enrollment import load_identity
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from cloud.contract.attach import HierarchyRegistration
 from cloud.contract.inventory import DeviceRecord, IngestBatch
 from onprem.site_database import create_site_engine
@@ -92,7 +92,7 @@ def naive_upload(records: str, connector_url: str, ca_file: str, identity_dir: s
     ]
 
     async def main() -> None:
-        client = CloudClient(
+        client = ConnectorClient(
             None,
             connector_url,
             ca_pem=Path(ca_file).read_bytes(),

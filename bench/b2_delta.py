@@ -55,7 +55,7 @@ from bench.sync_rig import (
     write_config,
 )
 from bridge.state import ConnectorState
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
 from cloud.contract.devices import DeviceQuery
 
 DEVICES = 100_000
@@ -98,7 +98,7 @@ def _first_cycle_after(data_dir: Path, moment: datetime, timeout: float) -> None
 async def _samples(site: Path, service: Service, token: str, samples: int) -> list[float]:
     rng = random.Random()
     latencies: list[float] = []
-    async with CloudClient(service.api_url, None, ca_pem=service.ca_pem, token=token) as admin:
+    async with AdminClient(service.api_url, None, ca_pem=service.ca_pem, token=token) as admin:
         page = await admin.list_devices(DeviceQuery(top=500))
         candidates = [d for d in page.value if isinstance(d.get("resourceId"), int)]
         for n in range(samples):

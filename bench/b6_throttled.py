@@ -49,7 +49,8 @@ from bench.sync_rig import (
     write_config,
 )
 from bridge.runtime.enrollment import CERT_FILE, KEY_FILE, load_identity
-from bridge.tenant.connector import CloudClient, CloudUnavailable
+from bridge.tenant.connector import ConnectorClient
+from bridge.tenant.errors import CloudUnavailable
 from cloud import pki
 from cloud.contract.attach import HierarchyRegistration
 from cloud.contract.inventory import DeviceRecord, IngestBatch
@@ -69,7 +70,7 @@ def naive_paced(records: str, url: str, ca_file: str, identity_dir: str) -> int:
     devices = [DeviceRecord.model_validate_json(line) for line in lines]
 
     async def main() -> None:
-        client = CloudClient(
+        client = ConnectorClient(
             None,
             url,
             ca_pem=Path(ca_file).read_bytes(),

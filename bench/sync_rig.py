@@ -30,7 +30,7 @@ from bridge.runtime.observability import configure_logging
 from bridge.runtime.runner import VERSION, ConnectorRunner
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState, SyncRun
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from cloud.contract.admin import Role
 from cloud.server.app import running
 from cloud.service import bootstrap
@@ -190,7 +190,7 @@ def enroll_identity(data_dir: Path, service: Service, code: str, site: SiteIdent
     """Warm-up: spend an attach code for a connector identity kept in `data_dir`."""
 
     async def work() -> None:
-        async with CloudClient(None, service.connector_url, ca_pem=service.ca_pem) as anonymous:
+        async with ConnectorClient(None, service.connector_url, ca_pem=service.ca_pem) as anonymous:
             await enroll(
                 anonymous,
                 data_dir,

@@ -30,7 +30,7 @@ from bridge.runtime.enrollment import (
 )
 from bridge.runtime.runner import VERSION
 from bridge.settings import ConnectorSettings
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from cloud.contract.attach import HierarchyOut, HierarchyRegistration
 from installer.layout import PRIVATE_FILE, InstallError, write_file
 from installer.probe import error_message, request
@@ -65,8 +65,8 @@ def site_identity(settings: ConnectorSettings) -> SiteIdentity:
         engine.dispose()
 
 
-def _anonymous(settings: ConnectorSettings) -> CloudClient:
-    return CloudClient(
+def _anonymous(settings: ConnectorSettings) -> ConnectorClient:
+    return ConnectorClient(
         settings.cloud.api_url,
         settings.cloud.connector_url,
         ca_pem=settings.cloud.ca_file.read_bytes(),

@@ -7,7 +7,8 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
+from bridge.tenant.connector import ConnectorClient
 from cloud.contract.action_relay import ActionResult
 from cloud.contract.actions import ActionRequest, TriggerAction
 from cloud.contract.admin import Role
@@ -27,27 +28,27 @@ class ActionWorld:
 
     tenant_id: str
     name: str
-    clients: dict[Role, CloudClient]
+    clients: dict[Role, AdminClient]
     connectors: dict[str, Connector]
     tokens: dict[Role, str]
     devices: dict[str, str] = field(default_factory=dict)
 
     @property
-    def admin(self) -> CloudClient:
+    def admin(self) -> AdminClient:
         """The admin's client."""
         return self.clients[Role.ADMIN]
 
     @property
-    def operator(self) -> CloudClient:
+    def operator(self) -> AdminClient:
         """The operator's client."""
         return self.clients[Role.OPERATOR]
 
     @property
-    def viewer(self) -> CloudClient:
+    def viewer(self) -> AdminClient:
         """The viewer's client."""
         return self.clients[Role.VIEWER]
 
-    def connector(self, hierarchy_id: str = "H-PS1") -> CloudClient:
+    def connector(self, hierarchy_id: str = "H-PS1") -> ConnectorClient:
         """The enrolled connector client of `hierarchy_id`."""
         return self.connectors[hierarchy_id].client
 
@@ -124,7 +125,7 @@ async def attached_devices(service: RunningService) -> Made:
     tenant = await tenant_with_users(service.state)
     code = await bootstrap.create_attach_code(service.state, tenant.tenant_id, 1, HIERARCHY)
     key, csr = new_key_and_csr()
-    async with CloudClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
+    async with ConnectorClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
         enrolled = await anonymous.enroll(code, csr, HIERARCHY, "PS1", "1.0")
     chain = (enrolled.certificate_pem + enrolled.ca_chain_pem).encode()
     async with anonymous.with_certificate(chain, key) as connector:
@@ -135,7 +136,7 @@ async def attached_devices(service: RunningService) -> Made:
     _, token = await bootstrap.create_token(
         service.state, tenant.tenant_id, tenant.user(Role.ADMIN), 1
     )
-    async with CloudClient(service.api_url, None, ca_pem=service.root_pem, token=token) as admin:
+    async with AdminClient(service.api_url, None, ca_pem=service.root_pem, token=token) as admin:
         page = await admin.list_devices()
     devices = {d["deviceName"]: str(d["id"]) for d in page.value}
     return Made(tenant, devices, service.connector_url, service.root_pem, chain, key, token)

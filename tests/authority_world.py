@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
+from bridge.tenant.checkin import CheckInClient
+from bridge.tenant.connector import ConnectorClient
 from cloud.contract.authority import AuthorityCommand, AuthorityState
 from tests.cloud_fixtures import batch, record, smsid
 from tests.cloud_service import RunningService
@@ -70,14 +72,14 @@ class World:
     tenant_id: str
     token: str
     hierarchy_id: str
-    admin: CloudClient
-    connector: CloudClient
+    admin: AdminClient
+    connector: ConnectorClient
     raw: aiohttp.ClientSession  # the connector's certificate, for hand-made bodies
     device_ids: dict[int, str]  # device number -> device id
 
-    def device(self, token: str) -> CloudClient:
+    def device(self, token: str) -> CheckInClient:
         """A client checking in with a device secret."""
-        return CloudClient(self.service.api_url, None, ca_pem=self.service.root_pem, token=token)
+        return CheckInClient(self.service.api_url, None, ca_pem=self.service.root_pem, token=token)
 
     async def secret(self, n: int) -> str:
         """A new check-in secret of device number n."""

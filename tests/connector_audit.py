@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from bridge.audit import SIGNER_CHANGED, AuditEntry, AuditEvent, AuditSigner
 from bridge.audit.chain import chain_entry
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
+from bridge.tenant.connector import ConnectorClient
 from cloud.contract.attach import HierarchyRegistration
 from cloud.contract.audit_chain import GENESIS
 from cloud.contract.connector_audit import AuditEntryIn, AuditSignerIn, AuditUpload
@@ -96,18 +97,18 @@ class Chain:
 class EnrolledConnector:
     """A registered connector's client, its id, and an audit signer over its enrolled key."""
 
-    client: CloudClient
+    client: ConnectorClient
     connector_id: str
     signer: AuditSigner
 
 
 async def enrolled_connector(
-    service: RunningService, admin: CloudClient, hierarchy_id: str
+    service: RunningService, admin: AdminClient, hierarchy_id: str
 ) -> EnrolledConnector:
     """Enroll and register a connector; its key signs audit entries with its certificate chain."""
     code = await admin.create_attach_code(hierarchy_id=hierarchy_id)
     key_pem, csr = new_key_and_csr()
-    async with CloudClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
+    async with ConnectorClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
         enrolled = await anonymous.enroll(code.code, csr, hierarchy_id, "PS1", "1.0")
     chain = enrolled.certificate_pem + enrolled.ca_chain_pem
     client = anonymous.with_certificate(chain.encode(), key_pem)

@@ -8,7 +8,8 @@ from typing import Any
 
 import aiohttp
 
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
+from bridge.tenant.connector import ConnectorClient
 from cloud.contract import tls
 from cloud.contract.attach import HeldDeleteGroup, HeldDeviceRef, HierarchyRegistration
 from tests.cloud_fixtures import smsid
@@ -23,27 +24,27 @@ def group(cycle_id: str, count: int, *numbers: int) -> HeldDeleteGroup:
     return HeldDeleteGroup(cycle_id=cycle_id, count=count, held_at=HELD_AT, sample=sample)
 
 
-def admin_client(service: RunningService, token: str) -> CloudClient:
+def admin_client(service: RunningService, token: str) -> AdminClient:
     """A client of the admin API with `token`."""
-    return CloudClient(service.api_url, None, ca_pem=service.root_pem, token=token)
+    return AdminClient(service.api_url, None, ca_pem=service.root_pem, token=token)
 
 
 @dataclass
 class Connector:
     """An enrolled connector of a registered hierarchy: a client, and a raw session."""
 
-    client: CloudClient
+    client: ConnectorClient
     connector_id: str
     session: aiohttp.ClientSession
 
 
 async def connector_for(
-    service: RunningService, admin: CloudClient, hierarchy_id: str
+    service: RunningService, admin: AdminClient, hierarchy_id: str
 ) -> Connector:
     """An enrolled connector whose hierarchy is registered."""
     code = await admin.create_attach_code(hierarchy_id=hierarchy_id)
     key_pem, csr = new_key_and_csr()
-    async with CloudClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
+    async with ConnectorClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
         enrolled = await anonymous.enroll(code.code, csr, hierarchy_id, "PS1", "1.0")
     chain = (enrolled.certificate_pem + enrolled.ca_chain_pem).encode()
     connector = anonymous.with_certificate(chain, key_pem)

@@ -28,7 +28,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
 from cloud.contract.attach import ConnectorOut, HierarchyOut
 from installer.answers import InstallAnswers
 from installer.checks import CheckResult
@@ -115,10 +115,10 @@ class Rig:
 
         return asyncio.run(listing())
 
-    def admin_client(self) -> CloudClient:
+    def admin_client(self) -> AdminClient:
         """A client of the admin API with the tenant admin's token."""
         ca = self.service.root_pem.read_bytes()
-        return CloudClient(self.service.api_url, None, ca_pem=ca, token=self.tenant.token)
+        return AdminClient(self.service.api_url, None, ca_pem=ca, token=self.tenant.token)
 
 
 def prerequisites(given: InstallAnswers, prefix: Path) -> dict[str, CheckResult]:

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 
 from bridge.state import ConnectorState
 from bridge.sync.engine import SyncEngine, SyncOptions
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
+from bridge.tenant.connector import ConnectorClient
 from cloud.contract.attach import HierarchyRegistration
 from cloud.contract.devices import DeviceQuery
 from installer.demo.site_generator import seed_site
@@ -54,8 +55,8 @@ class Rig:
 
     site: sa.Engine
     state: ConnectorState
-    connector: CloudClient
-    admin: CloudClient
+    connector: ConnectorClient
+    admin: AdminClient
     hierarchy_id: str
     data_dir: Path
 
@@ -155,10 +156,10 @@ async def attach(
     identity = read_site_identity(site)
     hierarchy_id = identity.hierarchy_id or "H-TEST"
     _, token = await service.tenant_with_admin(f"t-{uuid.uuid4().hex[:8]}")
-    admin = CloudClient(service.api_url, None, ca_pem=service.root_pem, token=token)
+    admin = AdminClient(service.api_url, None, ca_pem=service.root_pem, token=token)
     code = await admin.create_attach_code(hierarchy_id=hierarchy_id)
     key_pem, csr = new_key_and_csr()
-    async with CloudClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
+    async with ConnectorClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
         enrolled = await anonymous.enroll(code.code, csr, hierarchy_id, "PS1", "test")
         connector = anonymous.with_certificate(
             (enrolled.certificate_pem + enrolled.ca_chain_pem).encode(), key_pem

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
 from cloud.contract.devices import DeviceQuery
 from tests.system_processes import Tenant
 from tests.system_sites import expected_devices
@@ -47,7 +47,7 @@ def api_smsids(tenant: Tenant) -> list[str]:
 
     async def collect() -> list[str]:
         service = tenant.service
-        client = CloudClient(
+        client = AdminClient(
             service.api_url, None, ca_pem=service.root_pem.read_bytes(), token=tenant.token
         )
         async with client:

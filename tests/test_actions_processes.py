@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from bridge.settings_secrets import SecretStore
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
 from cloud.contract.actions import (
     ActionOut,
     ActionRequest,
@@ -88,7 +88,7 @@ def journal_attempts(system: System, action_id: str) -> int:
 
 
 async def until_ended(
-    admin: CloudClient, action_id: str, tail: Callable[[], str], timeout: float = DEADLINE
+    admin: AdminClient, action_id: str, tail: Callable[[], str], timeout: float = DEADLINE
 ) -> ActionOut:
     """The action once it ended (poll with a deadline); `tail` is the connector's log."""
     deadline = time.monotonic() + timeout
@@ -165,7 +165,7 @@ def test_actions_queued_by_an_operator_run_on_devices_through_the_connector(
             async def scenario() -> None:
                 nonlocal connector
                 root = system.service.root_pem.read_bytes()
-                async with CloudClient(
+                async with AdminClient(
                     system.service.api_url, None, ca_pem=root, token=system.tenant.token
                 ) as admin:
                     page = await admin.list_devices(DeviceQuery(top=200))

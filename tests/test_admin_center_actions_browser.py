@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from cloud.contract.action_relay import ActionResult
 from cloud.contract.admin import Role
 from tests.action_world import Made, attached_devices
@@ -42,7 +42,7 @@ class World:
         """Play the connector: claim every queued action, start it and report success."""
 
         async def run() -> list[str]:
-            async with CloudClient(
+            async with ConnectorClient(
                 None,
                 self.made.connector_url,
                 ca_pem=self.made.root_pem,

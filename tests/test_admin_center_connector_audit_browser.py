@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from bridge.tenant.connector import CloudApiError
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.admin import Role
 from cloud.service import bootstrap
 from tests.admin_center import PASSWORD, Tenant, tenant_with_users

@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from bridge.tenant.connector import CloudApiError, CloudAuthError
+from bridge.tenant.errors import CloudApiError, CloudAuthError
 from cloud.contract.action_relay import ActionResult
 from cloud.contract.actions import (
     ActionListQuery,

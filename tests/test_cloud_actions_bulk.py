@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from bridge.tenant.connector import CloudApiError
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.action_bulk import BulkActionRequest, BulkSelection, DeviceFilter
 from cloud.contract.actions import (
     ActionListQuery,

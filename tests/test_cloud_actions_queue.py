@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from bridge.tenant.connector import CloudApiError
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.actions import ActionState
 from cloud.contract.admin import Role
 from cloud.service.action_signals import ActionSignals

@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from bridge.tenant.connector import CloudApiError
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.authority import AuthorityReply
 from tests.authority_world import attached, grant, revoke, state
 from tests.cloud_fixtures import smsid

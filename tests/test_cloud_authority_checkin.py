@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from bridge.tenant.connector import CloudAuthError, CloudError
+from bridge.tenant.errors import CloudAuthError, CloudError
 from cloud.contract.admin import Role
 from tests.authority_world import aad, attached, grant, revoke
 from tests.cloud_fixtures import batch, record, smsid
@@ -121,10 +121,13 @@ async def test_device_secrets_are_issued_by_operators_rotated_and_kept_apart(
         async with world.device(first.secret) as stale, world.device(second) as current:
             assert await _code(stale.check_in()) == "invalid_token", "issuing again revokes"
             assert (await current.check_in()).device_id == world.device_ids[1]
-            # A device secret is no API token.
-            assert await _code(current.device_authority(world.device_ids[1])) == "invalid_token"
+        # A device secret is no API token.
+        async with admin_client(service, second) as device_as_admin:
+            answer = device_as_admin.device_authority(world.device_ids[1])
+            assert await _code(answer) == "invalid_token"
         # An API token is no device secret; no secret at all is refused too.
-        assert await _code(world.admin.check_in()) == "invalid_token"
+        async with world.device(world.token) as admin_as_device:
+            assert await _code(admin_as_device.check_in()) == "invalid_token"
         async with world.service.session().post(f"{service.api_url}/device/v1/checkin") as r:
             assert (r.status, (await r.json())["error"]["code"]) == (401, "unauthenticated")
         # Check-in is not served on the connector listener, certificate or not.

@@ -16,7 +16,8 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from bridge.tenant.connector import CloudApiError, CloudClient
+from bridge.tenant.connector import ConnectorClient
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.attach import HierarchyRegistration
 from cloud.contract.authority import AuthorityCommand
 from tests.authority_world import attached, grant, revoke, state
@@ -55,7 +56,7 @@ async def test_concurrent_batches_never_let_a_lower_epoch_win(service: RunningSe
         second = await connector_for(service, world.admin, world.hierarchy_id)
         async with second.client as other:
 
-            async def stream(client: CloudClient, order: list[int]) -> list[Any]:
+            async def stream(client: ConnectorClient, order: list[int]) -> list[Any]:
                 answers = []
                 for epoch in order:
                     commands = [_command(n, w, epoch) for n, w in keys]
@@ -179,7 +180,9 @@ async def test_a_detached_hierarchy_is_refused_until_attached_again(
         # A new connector of the hierarchy, enrolled but not yet registered: refused.
         code = await world.admin.create_attach_code(hierarchy_id=world.hierarchy_id)
         key_pem, csr = new_key_and_csr()
-        async with CloudClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
+        async with ConnectorClient(
+            None, service.connector_url, ca_pem=service.root_pem
+        ) as anonymous:
             enrolled = await anonymous.enroll(code.code, csr, world.hierarchy_id, "PS1")
         chain = (enrolled.certificate_pem + enrolled.ca_chain_pem).encode()
         async with anonymous.with_certificate(chain, key_pem) as fresh:

@@ -26,14 +26,15 @@ import pytest_asyncio
 import sqlalchemy as sa
 from aiohttp import web
 
-from bridge.tenant.connector import (
+from bridge.tenant.admin import AdminClient
+from bridge.tenant.connector import ConnectorClient
+from bridge.tenant.errors import (
     CloudApiError,
     CloudAuthError,
-    CloudClient,
     CloudTlsError,
     CloudUnavailable,
+    retry_after_seconds,
 )
-from bridge.tenant.errors import retry_after_seconds
 from cloud.contract import tls
 from cloud.contract.admin import Role
 from cloud.contract.attach import ConnectorStatus, Heartbeat, HierarchyRegistration
@@ -118,10 +119,17 @@ class Scripted:
         await self.release.wait()
         return web.json_response(ACK)
 
-    def client(self, **settings: object) -> CloudClient:
-        """A client of this server (plain HTTP) on both listeners."""
-        options: dict = {"ca_pem": b"", "allow_http": True, "max_wait": 0.01, **settings}
-        return CloudClient(self.url, self.url, **options)
+    def connector(self, **settings: object) -> ConnectorClient:
+        """A connector client of this server (plain HTTP) on both listeners."""
+        return ConnectorClient(self.url, self.url, **self._options(settings))
+
+    def admin(self, **settings: object) -> AdminClient:
+        """An admin client of this server (plain HTTP) on both listeners."""
+        return AdminClient(self.url, self.url, **self._options(settings))
+
+    @staticmethod
+    def _options(settings: dict[str, object]) -> dict:
+        return {"ca_pem": b"", "allow_http": True, "max_wait": 0.01, **settings}
 
 
 @pytest_asyncio.fixture
@@ -162,12 +170,12 @@ def closed_port() -> int:
 
 
 async def _enrolled(
-    service: RunningService, admin: CloudClient, hierarchy_id: str = "H-PS1"
-) -> tuple[CloudClient, bytes, bytes]:
+    service: RunningService, admin: AdminClient, hierarchy_id: str = "H-PS1"
+) -> tuple[ConnectorClient, bytes, bytes]:
     """A connector client enrolled with `admin`'s attach code; (client, chain PEM, key PEM)."""
     code = await admin.create_attach_code(hierarchy_id=hierarchy_id)
     key_pem, csr = new_key_and_csr()
-    async with CloudClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
+    async with ConnectorClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
         enrolled = await anonymous.enroll(code.code, csr, hierarchy_id, "PS1", "1.2.3")
     chain = (enrolled.certificate_pem + enrolled.ca_chain_pem).encode()
     return anonymous.with_certificate(chain, key_pem), chain, key_pem
@@ -176,8 +184,12 @@ async def _enrolled(
 @pytest.mark.asyncio
 async def test_round_trip_through_the_client(service: RunningService) -> None:
     tenant_id, token = await service.tenant_with_admin("contoso")
-    async with CloudClient(service.api_url, None, ca_pem=service.root_pem, token=token) as admin:
-        assert (await admin.healthz()).status == "ok"
+    # The connector asks the API listener when it knows it (as the runner builds its client).
+    async with ConnectorClient(
+        service.api_url, service.connector_url, ca_pem=service.root_pem
+    ) as probe:
+        assert (await probe.healthz()).status == "ok"
+    async with AdminClient(service.api_url, None, ca_pem=service.root_pem, token=token) as admin:
         me = await admin.me()
         assert (me.tenant.tenant_id, me.principal.role) == (tenant_id, Role.ADMIN)
         async with (await _enrolled(service, admin))[0] as connector:
@@ -226,21 +238,21 @@ async def test_round_trip_through_the_client(service: RunningService) -> None:
 @pytest.mark.asyncio
 async def test_error_bodies_become_cloud_api_errors(service: RunningService) -> None:
     tenant_id, token = await service.tenant_with_admin("fabrikam")
-    async with CloudClient(
-        service.api_url, service.connector_url, ca_pem=service.root_pem, token=token
-    ) as admin:
+    admin = AdminClient(service.api_url, None, ca_pem=service.root_pem, token=token)
+    connector = ConnectorClient(None, service.connector_url, ca_pem=service.root_pem)
+    async with admin, connector:
         code = await admin.create_attach_code()
         _, csr = new_key_and_csr()
-        first = await admin.enroll(code.code, csr, "H-PS1", "PS1")
+        first = await connector.enroll(code.code, csr, "H-PS1", "PS1")
         # The same key again is a lost answer asked for again: the same certificate.
-        again = await admin.enroll(code.code, csr, "H-PS1", "PS1")
+        again = await connector.enroll(code.code, csr, "H-PS1", "PS1")
         assert again.certificate_pem == first.certificate_pem
         with pytest.raises(CloudAuthError) as spent:
-            await admin.enroll(code.code, new_key_and_csr()[1], "H-PS1", "PS1")
+            await connector.enroll(code.code, new_key_and_csr()[1], "H-PS1", "PS1")
         assert (spent.value.status, spent.value.code) == (403, "attach_code_invalid")
         assert code.code not in str(spent.value)
         with pytest.raises(CloudAuthError) as anonymous:
-            await admin.heartbeat(Heartbeat())
+            await connector.heartbeat(Heartbeat())
         assert (anonymous.value.status, anonymous.value.code) == (401, "certificate_required")
         with pytest.raises(CloudApiError) as missing:
             await admin.device("no-such-device")
@@ -249,16 +261,17 @@ async def test_error_bodies_become_cloud_api_errors(service: RunningService) -> 
         with pytest.raises(CloudApiError) as bad_query:
             await admin.list_devices(DeviceQuery(orderby="serialNumber"))
         assert bad_query.value.code == "invalid_query"
-        assert admin.stats.calls == 7
-        assert admin.stats.retries == 0
+        # Seven calls in all: four of the connector's, three of the admin's.
+        assert (connector.stats.calls, admin.stats.calls) == (4, 3)
+        assert connector.stats.retries == admin.stats.retries == 0
 
     viewer = await service.token_for(tenant_id, "viewer-1", Role.VIEWER)
-    async with CloudClient(service.api_url, None, ca_pem=service.root_pem, token=viewer) as reader:
+    async with AdminClient(service.api_url, None, ca_pem=service.root_pem, token=viewer) as reader:
         with pytest.raises(CloudAuthError) as refused:
             await reader.create_attach_code()
         assert (refused.value.status, refused.value.code) == (403, "forbidden")
     wrong = "cbt_" + "x" * 40
-    async with CloudClient(service.api_url, None, ca_pem=service.root_pem, token=wrong) as bad:
+    async with AdminClient(service.api_url, None, ca_pem=service.root_pem, token=wrong) as bad:
         with pytest.raises(CloudAuthError) as invalid:
             await bad.me()
         assert invalid.value.code == "invalid_token"
@@ -269,7 +282,7 @@ async def test_error_bodies_become_cloud_api_errors(service: RunningService) -> 
 @pytest.mark.asyncio
 async def test_a_revoked_connector_is_refused(service: RunningService) -> None:
     _, token = await service.tenant_with_admin("revoked")
-    admin = CloudClient(service.api_url, None, ca_pem=service.root_pem, token=token)
+    admin = AdminClient(service.api_url, None, ca_pem=service.root_pem, token=token)
     async with admin, (await _enrolled(service, admin))[0] as connector:
         await connector.register_hierarchy(
             HierarchyRegistration(hierarchy_id="H-PS1", site_code="PS1")
@@ -292,7 +305,7 @@ async def test_the_client_rides_through_the_services_rate_limit(
     async with contextlib.aclosing(running):
         service = await anext(running)
         _, token = await service.tenant_with_admin("busy")
-        async with CloudClient(
+        async with AdminClient(
             service.api_url, None, ca_pem=service.root_pem, token=token
         ) as admin:
             connector, chain, key_pem = await _enrolled(service, admin)
@@ -326,7 +339,7 @@ async def test_the_client_rides_through_the_services_rate_limit(
 @pytest.mark.asyncio
 async def test_an_unreachable_service_gives_cloud_unavailable_after_every_attempt() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
-    client = CloudClient(None, url, ca_pem=b"", allow_http=True, max_attempts=3, max_wait=0.01)
+    client = ConnectorClient(None, url, ca_pem=b"", allow_http=True, max_attempts=3, max_wait=0.01)
     async with client:
         with pytest.raises(CloudUnavailable) as unreachable:
             await client.heartbeat(Heartbeat())
@@ -353,7 +366,7 @@ async def test_an_untrusted_service_certificate_is_not_retried(scripted: Scripte
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     trusted = create_service_root(now).cert_pem
-    async with CloudClient(None, f"https://127.0.0.1:{port}", ca_pem=trusted) as client:
+    async with ConnectorClient(None, f"https://127.0.0.1:{port}", ca_pem=trusted) as client:
         with pytest.raises(CloudTlsError):
             await client.heartbeat(Heartbeat())
     assert client.stats.attempts == 1
@@ -363,7 +376,7 @@ async def test_an_untrusted_service_certificate_is_not_retried(scripted: Scripte
 @pytest.mark.asyncio
 async def test_429_waits_what_retry_after_says(scripted: Scripted) -> None:
     scripted.script = [error(429, "rate_limited", {"Retry-After": "1"}), ok()]
-    async with scripted.client(max_wait=5) as client:
+    async with scripted.connector(max_wait=5) as client:
         ack = await client.heartbeat(Heartbeat())
     assert ack.last_applied_sequence == 7
     first, second = scripted.seen
@@ -377,7 +390,7 @@ async def test_429_waits_what_retry_after_says(scripted: Scripted) -> None:
 async def test_retry_after_is_capped_by_max_wait(scripted: Scripted) -> None:
     later = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
     scripted.script = [error(503, "unavailable", {"Retry-After": later}), ok()]
-    async with scripted.client(max_wait=0.2) as client:
+    async with scripted.connector(max_wait=0.2) as client:
         await client.heartbeat(Heartbeat())
     assert client.stats.waited == 0.2
     first, second = scripted.seen
@@ -387,7 +400,7 @@ async def test_retry_after_is_capped_by_max_wait(scripted: Scripted) -> None:
 @pytest.mark.asyncio
 async def test_503_twice_then_success_takes_three_attempts(scripted: Scripted) -> None:
     scripted.script = [error(503, "unavailable"), error(503, "unavailable"), ok()]
-    async with scripted.client(token="admin-token") as client:
+    async with scripted.connector(token="admin-token") as client:
         await client.heartbeat(Heartbeat())
     assert len(scripted.seen) == 3
     assert client.stats.attempts == 3
@@ -401,7 +414,7 @@ async def test_a_busy_service_gives_cloud_unavailable_with_its_last_answer(
     scripted: Scripted,
 ) -> None:
     scripted.script = [error(502, "bad_gateway")]
-    async with scripted.client(max_attempts=4) as client:
+    async with scripted.admin(max_attempts=4) as client:
         with pytest.raises(CloudUnavailable) as busy:
             await client.list_hierarchies()
     assert (busy.value.attempts, busy.value.status, busy.value.api_code) == (4, 502, "bad_gateway")
@@ -411,7 +424,7 @@ async def test_a_busy_service_gives_cloud_unavailable_with_its_last_answer(
 @pytest.mark.asyncio
 async def test_400_is_not_retried(scripted: Scripted) -> None:
     scripted.script = [error(400, "invalid_body"), ok()]
-    async with scripted.client() as client:
+    async with scripted.connector() as client:
         with pytest.raises(CloudApiError) as refused:
             await client.heartbeat(Heartbeat())
     assert (refused.value.status, refused.value.code) == (400, "invalid_body")
@@ -424,7 +437,7 @@ async def test_a_non_json_error_gets_an_http_code(scripted: Scripted) -> None:
         return web.Response(status=401, text="<html>sign in</html>", content_type="text/html")
 
     scripted.script = [html]
-    async with scripted.client(token="secret-token-value") as client:
+    async with scripted.admin(token="secret-token-value") as client:
         with pytest.raises(CloudAuthError) as refused:
             await client.me()
     assert (refused.value.status, refused.value.code) == (401, "http_401")
@@ -436,7 +449,7 @@ async def test_a_non_json_error_gets_an_http_code(scripted: Scripted) -> None:
 @pytest.mark.asyncio
 async def test_enroll_is_not_retried_once_sent(scripted: Scripted) -> None:
     scripted.script = [error(503, "unavailable"), ok()]
-    async with scripted.client() as client:
+    async with scripted.connector() as client:
         with pytest.raises(CloudUnavailable) as busy:
             await client.enroll(*ENROLL)
     assert (busy.value.attempts, busy.value.status) == (1, 503)
@@ -448,7 +461,7 @@ async def test_a_connection_reset_mid_response_is_retried_when_idempotent(
     scripted: Scripted,
 ) -> None:
     scripted.script = [cut_off, ok()]
-    async with scripted.client() as client:
+    async with scripted.connector() as client:
         ack = await client.heartbeat(Heartbeat())
     assert ack.last_applied_sequence == 7
     assert len(scripted.seen) == 2
@@ -462,7 +475,7 @@ async def test_a_connection_reset_mid_response_is_not_retried_for_enroll(
     scripted: Scripted,
 ) -> None:
     scripted.script = [cut_off, ok()]
-    async with scripted.client() as client:
+    async with scripted.connector() as client:
         with pytest.raises(CloudUnavailable) as cut:
             await client.enroll(*ENROLL)
     assert cut.value.attempts == 1
@@ -472,7 +485,7 @@ async def test_a_connection_reset_mid_response_is_not_retried_for_enroll(
 @pytest.mark.asyncio
 async def test_a_slow_answer_times_out_and_is_retried(scripted: Scripted) -> None:
     scripted.script = [scripted.slow]
-    async with scripted.client(timeout=0.3, max_attempts=2) as client:
+    async with scripted.connector(timeout=0.3, max_attempts=2) as client:
         with pytest.raises(CloudUnavailable) as slow:
             await client.heartbeat(Heartbeat())
     assert slow.value.attempts == 2
@@ -493,7 +506,7 @@ async def test_ingest_sends_the_batch_gzip_compressed(scripted: Scripted) -> Non
         "receivedAt": "2026-11-01T09:00:00Z",
     }
     scripted.script = [ok(ack)]
-    async with scripted.client() as client:
+    async with scripted.connector() as client:
         assert (await client.ingest(upload)).upserted == 1
         await client.ingest(upload, compress=False)
     compressed, plain = scripted.seen
@@ -518,4 +531,4 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
 
 def test_plain_http_needs_to_be_allowed() -> None:
     with pytest.raises(ValueError, match="https"):
-        CloudClient(None, "http://127.0.0.1:1", ca_pem=b"")
+        ConnectorClient(None, "http://127.0.0.1:1", ca_pem=b"")

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from bridge.tenant.audit import tenant_head
-from bridge.tenant.connector import CloudApiError
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.admin import Role
 from cloud.contract.audit_chain import GENESIS
 from cloud.contract.connector_audit import AuditEntryIn, AuditUpload

@@ -20,7 +20,7 @@ import pytest_asyncio
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from bridge.tenant.connector import CloudApiError
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.directory import DirectoryComputer, DirectoryComputerBatch
 from tests.cloud_fixtures import batch, record, smsid
 from tests.cloud_service import RunningService, start_service

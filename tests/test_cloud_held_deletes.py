@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from bridge.tenant.connector import CloudApiError, CloudAuthError
+from bridge.tenant.errors import CloudApiError, CloudAuthError
 from cloud.contract.admin import Role
 from cloud.contract.attach import Heartbeat
 from cloud.store.engine import VERSION_TABLE

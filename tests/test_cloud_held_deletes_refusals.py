@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from bridge.tenant.connector import CloudApiError
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.attach import Heartbeat
 from tests.cloud_service import RunningService, start_service
 from tests.held_deletes import admin_client, audit_entries, connector_for, group

@@ -16,7 +16,7 @@ import pytest_asyncio
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from bridge.tenant.connector import CloudApiError
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.attach import Heartbeat
 from cloud.contract.quarantine import (
     QuarantineReport,

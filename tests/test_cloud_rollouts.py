@@ -19,7 +19,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from bridge.tenant.connector import CloudApiError
+from bridge.tenant.errors import CloudApiError
 from cloud.contract.admin import Role
 from cloud.contract.rollouts import (
     RolloutError,

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
+from bridge.tenant.checkin import CheckInClient
 from cloud import pki
 from cloud.contract.devices import DeviceQuery
 from installer.demo.simulator import DeviceFleet, authority_log
@@ -63,7 +64,7 @@ def wait_for_pass(connector: ConnectorProcess, timeout: float = 180) -> None:
     connector.wait_for(lambda _logs: arbitration_passes(connector) >= 1, timeout=timeout)
 
 
-async def fleet_clients(admin: CloudClient, system: System) -> dict[str, CloudClient]:
+async def fleet_clients(admin: AdminClient, system: System) -> dict[str, CheckInClient]:
     """Check-in clients for co-managed devices with an Entra id."""
     page = await admin.list_devices(DeviceQuery(managed_by="Co-managed", top=200))
     chosen = [d for d in page.value if d.get("azureADDeviceId")][:FLEET]
@@ -71,7 +72,7 @@ async def fleet_clients(admin: CloudClient, system: System) -> dict[str, CloudCl
     clients = {}
     for device in chosen:
         secret = (await admin.issue_checkin_credential(device["id"])).secret
-        clients[device["smsid"]] = CloudClient(
+        clients[device["smsid"]] = CheckInClient(
             system.service.api_url, None, ca_pem=root, token=secret
         )
     return clients
@@ -121,7 +122,7 @@ def test_kills_and_a_faulty_network_never_let_both_sides_apply(tmp_path: Path) -
 
             async def scenario() -> tuple[list[object], int]:
                 nonlocal connector
-                admin = CloudClient(
+                admin = AdminClient(
                     system.service.api_url,
                     None,
                     ca_pem=system.service.root_pem.read_bytes(),

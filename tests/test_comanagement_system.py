@@ -21,7 +21,7 @@ from bridge.arbiter.arbiter import Arbiter
 from bridge.arbiter.cycle import ArbitrationPass
 from bridge.arbiter.ports import SideChannel, SideUnreachable
 from bridge.arbiter.sides import CloudSide, SiteSide
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.checkin import CheckInClient
 from cloud.contract.devices import DeviceQuery
 from installer.demo.simulator import DeviceFleet, authority_log
 from onprem.authority.embedded import EmbeddedSiteAuthority
@@ -76,14 +76,14 @@ def arbitration(
     )
 
 
-async def fleet_clients(rig: Rig, service: RunningService) -> dict[str, CloudClient]:
+async def fleet_clients(rig: Rig, service: RunningService) -> dict[str, CheckInClient]:
     """Check-in clients for co-managed devices of the tenant that have an Entra id."""
     page = await rig.admin.list_devices(DeviceQuery(managed_by="Co-managed", top=200))
     chosen = [d for d in page.value if d.get("azureADDeviceId")][:FLEET]
     clients = {}
     for device in chosen:
         credential = await rig.admin.issue_checkin_credential(device["id"])
-        clients[device["smsid"]] = CloudClient(
+        clients[device["smsid"]] = CheckInClient(
             service.api_url, None, ca_pem=service.root_pem, token=credential.secret
         )
     return clients
@@ -96,7 +96,7 @@ async def test_devices_never_get_one_workload_from_both_sides(
     site_engine = seeded_site(tmp_path / "site.db", 400, seed=5)
     rig = await attach(service, site_engine, tmp_path / "connector")
     site = EmbeddedSiteAuthority(site_engine)
-    devices: dict[str, CloudClient] = {}
+    devices: dict[str, CheckInClient] = {}
     try:
         assert (await rig.engine().run_cycle()).outcome == "ok"
         devices = await fleet_clients(rig, service)

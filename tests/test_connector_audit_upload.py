@@ -31,7 +31,8 @@ from bridge.runtime.observability import ConnectorMetrics
 from bridge.runtime.runner import ConnectorRunner
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
+from bridge.tenant.connector import ConnectorClient
 from cloud.contract.attach import HierarchyRegistration
 from tests.cloud_service import RunningService
 from tests.held_deletes import admin_client
@@ -60,16 +61,18 @@ class Site:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.state = ConnectorState.open(None, data_dir=data_dir)
-        self.admin: CloudClient
-        self.connector: CloudClient
+        self.admin: AdminClient
+        self.connector: ConnectorClient
         self.instance = ""
         self.connector_id = ""
 
-    async def attach(self, service: RunningService, admin: CloudClient) -> None:
+    async def attach(self, service: RunningService, admin: AdminClient) -> None:
         """Enroll this data directory's connector for HIERARCHY and register the hierarchy."""
         self.admin = admin
         code = await admin.create_attach_code(hierarchy_id=HIERARCHY)
-        async with CloudClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
+        async with ConnectorClient(
+            None, service.connector_url, ca_pem=service.root_pem
+        ) as anonymous:
             identity = await enroll(
                 anonymous,
                 self.data_dir,

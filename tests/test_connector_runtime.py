@@ -19,7 +19,8 @@ from bridge.runtime.enrollment import PENDING_KEY_FILE, EnrollmentError, enroll,
 from bridge.runtime.runner import ConnectorRunner
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudApiError
 from installer.console import cli
 from onprem.site_schema import v_R_System
@@ -50,9 +51,9 @@ def runner_state_quarantine(settings: ConnectorSettings) -> dict[str, int]:
         return state.quarantine.counts()
 
 
-async def _admin(service: RunningService) -> CloudClient:
+async def _admin(service: RunningService) -> AdminClient:
     _, token = await service.tenant_with_admin(f"rt-{os.urandom(3).hex()}")
-    return CloudClient(service.api_url, None, ca_pem=service.root_pem, token=token)
+    return AdminClient(service.api_url, None, ca_pem=service.root_pem, token=token)
 
 
 @pytest.mark.asyncio
@@ -233,7 +234,7 @@ async def test_a_lost_enrollment_answer_is_asked_for_again_with_the_same_key(
     data_dir = tmp_path / "connector"
     async with await _admin(service) as admin:
         code = (await admin.create_attach_code(hierarchy_id="H-LOST")).code
-    async with CloudClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
+    async with ConnectorClient(None, service.connector_url, ca_pem=service.root_pem) as anonymous:
         # The first attempt reached the service, but its answer never came back.
         key_pem, csr = new_key_and_csr("H-LOST")
         data_dir.mkdir()

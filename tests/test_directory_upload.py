@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from bridge.directory.upload import DirectoryUpload
 from bridge.state import ConnectorState
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from onprem.directory import DirectoryRecord
 from tests.cloud_service import RunningService, start_service
 from tests.directory_world import World
@@ -68,7 +68,7 @@ async def test_only_changes_are_sent_and_a_failed_send_keeps_them(
         state.directory.apply([ad_record(n) for n in range(1, 1201)], now=NOW)
         async with admin_client(service, token) as admin:
             enrolled = await connector_for(service, admin, "H-UP")
-            unreachable = CloudClient(
+            unreachable = ConnectorClient(
                 None,
                 f"https://127.0.0.1:{closed_port()}",
                 ca_pem=service.root_pem,

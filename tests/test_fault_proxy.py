@@ -23,7 +23,8 @@ from aiohttp import web
 from cryptography.x509.oid import NameOID
 from yarl import URL
 
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
+from bridge.tenant.connector import ConnectorClient
 from cloud import pki
 from cloud.contract import tls
 from cloud.contract.attach import Heartbeat, HierarchyRegistration
@@ -270,8 +271,8 @@ async def test_the_cloud_client_honours_retry_after_through_the_proxy(tmp_path: 
         # enroll; hierarchy 429 then pass; heartbeat 503 then pass; ingest applied but lost, replayed.
         plan = FaultPlan(script=["pass", "429", "pass", "503", "pass", "reset_after", "pass"])
         with service_proxy(service, plan, identity) as fp:
-            admin = CloudClient(service.api_url, None, ca_pem=service.root_pem, token=token)
-            async with admin, CloudClient(None, fp.url, ca_pem=service.root_pem) as anonymous:
+            admin = AdminClient(service.api_url, None, ca_pem=service.root_pem, token=token)
+            async with admin, ConnectorClient(None, fp.url, ca_pem=service.root_pem) as anonymous:
                 code = await admin.create_attach_code(hierarchy_id="H-PS1")
                 key_pem, csr = new_key_and_csr()
                 enrolled = await anonymous.enroll(code.code, csr, "H-PS1", "PS1", "1.0")
@@ -292,7 +293,7 @@ async def test_the_cloud_client_honours_retry_after_through_the_proxy(tmp_path: 
 
         # Throttled writes: the fourth heartbeat in a second waits out its Retry-After.
         with service_proxy(service, RateLimit(writes=3, per_seconds=1), identity) as limited:
-            anonymous = CloudClient(None, limited.url, ca_pem=service.root_pem)
+            anonymous = ConnectorClient(None, limited.url, ca_pem=service.root_pem)
             async with anonymous.with_certificate(chain, key_pem) as connector:
                 for _ in range(5):
                     await connector.heartbeat(Heartbeat())

@@ -19,7 +19,8 @@ import pytest
 from bridge.rollout import plan_site
 from bridge.rollout.remote import RolloutOrders
 from bridge.state.sources import SourceCursors
-from bridge.tenant.connector import CloudClient, CloudUnavailable
+from bridge.tenant.connector import ConnectorClient
+from bridge.tenant.errors import CloudUnavailable
 from cloud.contract.rollouts import RolloutOrder, RolloutOrderOut, RolloutOrderResult
 from onprem.site_reader import SiteReader
 from tests.test_rollout_system import STAGED, World, now, run_passes, world  # noqa: F401
@@ -139,7 +140,7 @@ async def test_orders_plan_apply_pause_and_the_tenant_follows_to_completed(world
 class LostAnswers:
     """The connector's client, but the first `lose` results never reach the tenant."""
 
-    def __init__(self, client: CloudClient, lose: int) -> None:
+    def __init__(self, client: ConnectorClient, lose: int) -> None:
         self.client, self.lose = client, lose
 
     def __getattr__(self, name: str) -> Any:

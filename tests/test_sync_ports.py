@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from bridge.state import ConnectorState, StateTransaction
 from bridge.state.scope import Scope
 from bridge.sync import ports
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from onprem.site_reader import InventoryRead, SiteReader
 from onprem.site_statements import ReadScope
 from tests.port_conformance import port_members, unmet
@@ -32,7 +32,7 @@ def test_the_site_reader_is_an_inventory_source(engine: sa.Engine) -> None:
 
 
 def test_the_connectors_client_is_an_ingest_sink() -> None:
-    assert unmet(ports.IngestSink, CloudClient) == []
+    assert unmet(ports.IngestSink, ConnectorClient) == []
 
 
 def test_the_connector_state_is_the_outbox_and_cycle_store(engine: sa.Engine) -> None:

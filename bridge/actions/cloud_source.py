@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from bridge.actions.ports import ActionResult, ClaimedAction
 from bridge.settings_actions import MAX_RESULT_CHARS
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudApiError
 from cloud.contract import action_relay as wire
 from cloud.contract.actions import ActionKind
@@ -104,7 +104,7 @@ def _about_the_action(exc: CloudApiError) -> bool:
 class CloudActionSource:
     """`ActionSource` over the tenant's connector API (claim, started, result)."""
 
-    def __init__(self, client: CloudClient) -> None:
+    def __init__(self, client: ConnectorClient) -> None:
         self._client = client
 
     async def claim(self, limit: int, wait_seconds: float) -> list[ClaimedAction]:

@@ -28,7 +28,7 @@ from bridge.actions.cloud_source import CloudActionSource
 from bridge.actions.engine import ActionRelay
 from bridge.settings_actions import ActionsSettings
 from bridge.state.ports import WithActions
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from onprem.winrm import WinRMClient
 
 log = logging.getLogger("cobridge.actions")
@@ -53,7 +53,7 @@ class ConnectorRelay:
 
 def build_action_relay(
     settings: ActionsSettings,
-    client: CloudClient,
+    client: ConnectorClient,
     state: WithActions,
     *,
     clock: Callable[[], datetime],

@@ -27,7 +27,7 @@ from bridge.arbiter.ports import PassRollouts
 from bridge.state.authority import JournalEntry
 from bridge.state.ports import WithAuthority
 from bridge.sync.ports import InventoryReader
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudError
 from cloud.contract.authority import AuthorityState
 from onprem.site_authority import Conflict, SiteAuthority
@@ -82,7 +82,7 @@ class ArbitrationPass:
         site: SiteAuthority,
         arbiter: Arbiter,
         state: WithAuthority,
-        client: CloudClient | None,
+        client: ConnectorClient | None,
         *,
         clock: Callable[[], datetime],
         rollouts: PassRollouts[Any] | None = None,

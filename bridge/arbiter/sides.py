@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from bridge.arbiter.ports import SideUnreachable
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudError
 from onprem.errors import SiteError
 from onprem.site_authority import SiteGate
@@ -44,7 +44,7 @@ class CloudSide:
 
     side = Holder.CLOUD
 
-    def __init__(self, client: CloudClient) -> None:
+    def __init__(self, client: ConnectorClient) -> None:
         self._client = client
 
     async def send(self, commands: Sequence[Command]) -> list[Reply]:

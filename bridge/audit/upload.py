@@ -44,7 +44,7 @@ from bridge.audit.signer import load_signer
 from bridge.state import AuditSignerRecord
 from bridge.state.ports import WithAudit, WithSources
 from bridge.tenant.audit import tenant_head
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudApiError
 from cloud.contract.audit_chain import GENESIS
 from cloud.contract.connector_audit import (
@@ -144,7 +144,7 @@ class AuditUpload:
     def __init__(
         self,
         state: AuditUploadStore,
-        client: CloudClient,
+        client: ConnectorClient,
         *,
         instance: str,
         clock: Callable[[], datetime],

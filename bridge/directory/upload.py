@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from bridge.state.directory import DirectoryComputer
 from bridge.state.ports import WithDirectory
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from cloud.contract.directory import MAX_DIRECTORY_BATCH
 from cloud.contract.directory import DirectoryComputer as WireComputer
 from workloads.errors import CobridgeError
@@ -71,7 +71,7 @@ def wire_digest(record: WireComputer) -> str:
 class DirectoryUpload:
     """Sends the computers the tenant does not hold as they are; `run()` after each pass."""
 
-    def __init__(self, state: WithDirectory, client: CloudClient) -> None:
+    def __init__(self, state: WithDirectory, client: ConnectorClient) -> None:
         self.state = state
         self.client = client
 

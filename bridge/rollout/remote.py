@@ -43,7 +43,7 @@ from bridge.rollout.site_plan import plan_site
 from bridge.rollout.status import RolloutStatusStore, rollout_status
 from bridge.state.ports import WithSources
 from bridge.sync.ports import InventoryReader
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudApiError
 from cloud.contract.rollouts import (
     RolloutError,
@@ -116,7 +116,7 @@ class RolloutOrders:
         state: OrdersStore,
         engine: RolloutEngine,
         reader: InventoryReader,
-        client: CloudClient,
+        client: ConnectorClient,
         *,
         instance: str,
         clock: Callable[[], datetime],

@@ -24,7 +24,7 @@ from bridge.rollout.remote import RolloutOrders
 from bridge.runtime.site import site_authority
 from bridge.state import ConnectorState
 from bridge.sync.ports import InventoryReader
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from onprem.errors import SiteError
 from workloads.catalog import Holder
 from workloads.errors import CobridgeError
@@ -36,7 +36,7 @@ def build_arbitration(
     site_engine: sa.Engine,
     reader: InventoryReader,
     state: ConnectorState,
-    client: CloudClient,
+    client: ConnectorClient,
     *,
     clock: Callable[[], datetime],
     data_dir: Path | None = None,
@@ -65,7 +65,7 @@ def build_rollout_orders(
     site_engine: sa.Engine,
     reader: InventoryReader,
     state: ConnectorState,
-    client: CloudClient,
+    client: ConnectorClient,
     *,
     clock: Callable[[], datetime],
     data_dir: Path,

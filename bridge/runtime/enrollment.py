@@ -26,7 +26,7 @@ from bridge.state.identity_files import (
     store_identity,
     write_private,
 )
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 
 __all__ = [
     "CERT_FILE",
@@ -46,7 +46,7 @@ __all__ = [
 
 
 async def enroll(
-    anonymous: CloudClient,
+    anonymous: ConnectorClient,
     data_dir: Path,
     *,
     attach_code: str | None,
@@ -79,7 +79,7 @@ async def enroll(
 
 
 async def renew_if_due(
-    connector: CloudClient, data_dir: Path, identity: ConnectorIdentity
+    connector: ConnectorClient, data_dir: Path, identity: ConnectorIdentity
 ) -> ConnectorIdentity | None:
     """Renew with a new key when due; the new identity, or None when not due."""
     if not identity.due_for_renewal(datetime.now(UTC)):

@@ -27,7 +27,7 @@ from bridge.runtime.quarantine_report import quarantine_report
 from bridge.runtime.status import StatusStore, status_report
 from bridge.settings import ConnectorSettings
 from bridge.state.ports import WithDeletes
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudError
 from cloud.contract.attach import (
     MAX_HELD_GROUPS,
@@ -70,7 +70,7 @@ class HeartbeatReporter:
 
     def __init__(
         self,
-        client: CloudClient,
+        client: ConnectorClient,
         state: HeartbeatStore,
         settings: ConnectorSettings,
         metrics: ConnectorMetrics,

@@ -48,7 +48,7 @@ from bridge.state import ConnectorState
 from bridge.state.ports import WithSequences
 from bridge.sync.engine import CycleReport, SyncEngine, SyncOptions
 from bridge.sync.ports import InventorySource
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudApiError, CloudError
 from cloud.contract.attach import HierarchyRegistration
 from onprem.site_database import create_site_engine
@@ -245,7 +245,7 @@ class ConnectorRunner:
                 f"cannot read cloud.ca_file {settings.cloud.ca_file}: {exc.strerror}",
                 hint="point [cloud] ca_file at the service root certificate (PEM)",
             ) from exc
-        anonymous = CloudClient(
+        anonymous = ConnectorClient(
             settings.cloud.api_url,
             settings.cloud.connector_url,
             ca_pem=ca_pem,
@@ -280,7 +280,7 @@ class ConnectorRunner:
                     yield client, identity
 
     async def _renew(
-        self, client: CloudClient, identity: ConnectorIdentity
+        self, client: ConnectorClient, identity: ConnectorIdentity
     ) -> ConnectorIdentity | None:
         try:
             renewed = await renew_if_due(client, self.settings.data_dir, identity)
@@ -292,7 +292,7 @@ class ConnectorRunner:
         return renewed
 
     async def _register(
-        self, client: CloudClient, state: WithSequences, site: SiteIdentity, hierarchy_id: str
+        self, client: ConnectorClient, state: WithSequences, site: SiteIdentity, hierarchy_id: str
     ) -> None:
         while True:
             try:

@@ -1,15 +1,13 @@
-"""The typed async client of the cloud tenant service, for the connector and for automation.
+"""The connector's client of the tenant service: the calls the connector makes, and only those.
 
-Connector calls (enroll, renew, hierarchy, heartbeat, ingest, authority) go
-to the connector listener, authenticated by the enrolled client certificate
-(mutual TLS; enrollment needs none). Admin calls go to the API listener with a
-bearer token (those calls live in `bridge.tenant.admin`); so does a device's
-check-in, with the device secret as the client's token. Every call returns the
-wire contract's models and fails with a `CloudError` (see
-`bridge.tenant.errors`); transport, retries and error translation live in
-`bridge.tenant.core`.
+They go to the connector listener, authenticated by the enrolled client
+certificate (mutual TLS; enrollment needs none). The admin API is
+`bridge.tenant.admin.AdminClient`'s, a device's check-in
+`bridge.tenant.checkin.CheckInClient`'s. Every call returns the wire
+contract's models and fails with a `CloudError` (see `bridge.tenant.errors`);
+transport, retries and error translation live in `bridge.tenant.core`.
 
-    async with CloudClient(None, url, ca_pem=root) as anonymous:
+    async with ConnectorClient(None, url, ca_pem=root) as anonymous:
         enrolled = await anonymous.enroll(code, csr, "H-PS1", "PS1", "1.0")
     chain = (enrolled.certificate_pem + enrolled.ca_chain_pem).encode()
     async with anonymous.with_certificate(chain, key_pem) as connector:
@@ -21,20 +19,9 @@ from __future__ import annotations
 import gzip
 from collections.abc import AsyncIterator, Sequence
 
-from bridge.tenant.actions import ActionCalls
-from bridge.tenant.audit import AuditCalls
+from bridge.tenant.connector_orders import ConnectorOrderCalls
 from bridge.tenant.core import Target
-from bridge.tenant.errors import (
-    CloudApiError,
-    CloudAuthError,
-    CloudError,
-    CloudProtocolError,
-    CloudTlsError,
-    CloudUnavailable,
-)
-from bridge.tenant.policy import CONNECT_ONLY, REFUSED_ONLY, CallStats, ClientStats
-from bridge.tenant.rollouts import RolloutCalls
-from cloud.contract.admin import Me
+from bridge.tenant.policy import CONNECT_ONLY, REFUSED_ONLY
 from cloud.contract.attach import (
     EnrollRequest,
     EnrollResponse,
@@ -54,7 +41,6 @@ from cloud.contract.authority import (
     AuthorityReportAck,
     AuthorityState,
 )
-from cloud.contract.authority_checkin import CheckInOut
 from cloud.contract.directory import (
     MAX_DIRECTORY_BATCH,
     DirectoryComputer,
@@ -71,33 +57,20 @@ from cloud.contract.inventory import (
 from cloud.contract.system import Health
 from workloads.messages import Command
 
-__all__ = [
-    "CallStats",
-    "ClientStats",
-    "CloudApiError",
-    "CloudAuthError",
-    "CloudClient",
-    "CloudError",
-    "CloudProtocolError",
-    "CloudTlsError",
-    "CloudUnavailable",
-    "Health",
-    "Me",
-]
+__all__ = ["ConnectorClient"]
 
 
-class CloudClient(ActionCalls, AuditCalls, RolloutCalls):
-    """The cloud tenant service, as typed async calls (see `ClientCore` for the settings).
+class ConnectorClient(ConnectorOrderCalls):
+    """The tenant service as the connector calls it (see `ClientCore` for the settings).
 
-    Connector calls are here, admin calls in `AdminCalls`, device actions in `ActionCalls`.
+    Attachment, inventory, authority and directory calls are here; the orders
+    it carries out and the audit entries it uploads in `ConnectorOrderCalls`.
 
     Retries: idempotent calls retry connection errors, timeouts, 429 and
     502/503/504; enrollment retries only failures to connect (its attach code
     is single use); other calls that create or change something retry only
     failures to connect and 429. `stats` records attempts and waits.
     """
-
-    # Connector calls (connector listener).
 
     async def enroll(
         self,
@@ -290,13 +263,3 @@ class CloudClient(ActionCalls, AuditCalls, RolloutCalls):
             )
             received, changed = received + ack.received, changed + ack.changed
         return DirectoryComputerAck(received=received, changed=changed)
-
-    # Device calls (API listener, the device secret as the token).
-
-    async def check_in(self) -> CheckInOut:
-        """A device's check-in: the workloads the cloud holds for it, with epochs and policies.
-
-        The client's token must be the device's secret. Retried: a check-in
-        changes nothing but the delivery log.
-        """
-        return await self._call("check_in", "POST", "api", "/device/v1/checkin", CheckInOut)

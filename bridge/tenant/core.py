@@ -1,9 +1,12 @@
-"""The transport under `CloudClient`: one session, one request chokepoint.
+"""The transport under the tenant clients: one session, one request chokepoint.
 
-`ClientCore._request` is the only place that talks HTTP. It owns the aiohttp
-session (created on first use, so constructing a client opens nothing), the
-TLS context, the timeouts, the retries (tenacity, per `RetryPolicy`) and the
-translation of every library exception and error answer into `CloudError`.
+The connector's (`ConnectorClient`), the admin's (`AdminClient`) and a
+device's (`CheckInClient`) clients each extend `ClientCore` with their own
+calls. `ClientCore._request` is the only place that talks HTTP. It owns the
+aiohttp session (created on first use, so constructing a client opens
+nothing), the TLS context, the timeouts, the retries (tenacity, per
+`RetryPolicy`) and the translation of every library exception and error
+answer into `CloudError`; `_call` sends and parses the JSON of most calls.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import codecs
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Self, TypeVar
+from typing import Generic, Literal, Self, TypeVar
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -41,12 +44,18 @@ from bridge.tenant.policy import (
 from bridge.tenant.throttle import ThrottleGovernor
 from cloud.contract.tls import client_context
 
-__all__ = ["ClientCore", "Params", "Reply", "Target"]
+__all__ = ["ClientCore", "Params", "Reply", "Target", "ValueList"]
 
 Target = Literal["api", "connector"]
 M = TypeVar("M", bound=BaseModel)
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
 _STREAM_CHUNK = 64 * 1024
+
+
+class ValueList(BaseModel, Generic[M]):
+    """A list answer: `{"value": [...]}`."""
+
+    value: list[M]
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ class Reply:
 
 
 class ClientCore:
-    """Session, TLS, timeouts, retries and error translation for the cloud client.
+    """Session, TLS, timeouts, retries and error translation for the tenant clients.
 
     `ca_pem` is the only root trusted for the service's certificate;
     `cert_chain_pem` (leaf, then the tenant CA) and `key_pem` are the
@@ -325,6 +334,25 @@ class ClientCore:
             return f"{type(exc).__name__}, timeout {self._timeout:g} s"
         text = str(exc)
         return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+    async def _call(
+        self,
+        operation: str,
+        method: str,
+        target: Target,
+        path: str,
+        model: type[M],
+        *,
+        send: BaseModel | None = None,
+        params: Params | None = None,
+        policy: RetryPolicy = IDEMPOTENT,
+    ) -> M:
+        """One JSON call: `send` as the body, the answer parsed as `model`."""
+        body = send.model_dump_json(by_alias=True).encode() if send is not None else None
+        reply = await self._request(
+            operation, method, target, path, body=body, params=params, policy=policy
+        )
+        return self._decode(operation, reply, model)
 
     def _decode(self, operation: str, reply: Reply, model: type[M]) -> M:
         try:

@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
+from bridge.tenant.checkin import CheckInClient
 from bridge.tenant.errors import CloudError
 from onprem.site_authority import SiteAuthority
 from workloads.catalog import Holder, Workload
@@ -42,7 +43,7 @@ class DeviceFleet:
     def __init__(
         self,
         site: SiteAuthority,
-        devices: Mapping[str, CloudClient],
+        devices: Mapping[str, CheckInClient],
         *,
         clock: Callable[[], datetime],
         mean_interval: float = 0.5,
@@ -86,7 +87,7 @@ class DeviceFleet:
         return self.tally
 
 
-async def authority_log(site: SiteAuthority, admin: CloudClient, hierarchy_id: str) -> list[Event]:
+async def authority_log(site: SiteAuthority, admin: AdminClient, hierarchy_id: str) -> list[Event]:
     """Both sides' logs merged in time order (the site's first at equal times)."""
     events: list[tuple[datetime, int, int, Event]] = [
         (e.at, 0, n, e) for n, e in enumerate(await asyncio.to_thread(lambda: list(site.events())))

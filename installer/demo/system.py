@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from bridge.runtime.runner import ConnectorRunner
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
-from bridge.tenant.connector import CloudClient
+from bridge.tenant.admin import AdminClient
 from cloud.contract.admin import Role
 from cloud.contract.devices import DeviceQuery
 from cloud.server.app import running
@@ -172,11 +172,11 @@ class DemoSystem:
         if not done:
             raise TimeoutError(f"no sync cycle finished within {timeout:.0f} s")
 
-    def admin_client(self) -> CloudClient:
+    def admin_client(self) -> AdminClient:
         """An admin API client with the demo token."""
         assert self.credentials is not None
         assert self._state is not None
-        return CloudClient(
+        return AdminClient(
             self.api_url, None, ca_pem=self._state.root.cert_pem, token=self.credentials.token
         )
 

@@ -1,29 +1,17 @@
-"""Device-action calls of the cloud client: the connector's relay calls and the admin's.
+"""The admin API's device-action calls: the catalogue, actions, bulk actions, scripts.
 
-`CloudClient` (in `bridge.tenant.connector`) includes these; use that class. The
-connector claims its hierarchy's actions with a long poll (`claim_actions`),
-says when it starts one (`mark_running`) and reports how it ended
-(`report_action`); both reports are idempotent, so they are retried like any
-idempotent call, and their refusals carry stable codes:
-`action_finished` (cancelled, expired or ended: do not run it) and
-`action_result_conflict` (another result is already recorded).
+`AdminClient` (in `bridge.tenant.admin`) includes these; use that class. The
+connector's side of the relay (claim, mark running, report) is
+`ConnectorClient`'s.
 """
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
-from bridge.tenant.admin import AdminCalls, _Values
+from bridge.tenant.core import ClientCore, ValueList
 from bridge.tenant.policy import IDEMPOTENT, REFUSED_ONLY, RetryPolicy
 from cloud.contract.action_bulk import BulkActionRequest, BulkCreated, BulkPreview, BulkSelection
-from cloud.contract.action_relay import (
-    MAX_CLAIM,
-    MAX_WAIT_SECONDS,
-    ActionAck,
-    ActionClaim,
-    ActionResult,
-    ActionStarted,
-)
 from cloud.contract.actions import (
     ActionListQuery,
     ActionOut,
@@ -35,75 +23,14 @@ from cloud.contract.actions import (
     ScriptOut,
 )
 
-# How much longer than the server's wait a claim attempt may take (its own work, the network).
-CLAIM_MARGIN_SECONDS = 15.0
 
-
-class ActionCalls(AdminCalls):
-    """Device actions as typed async calls; a base of `CloudClient`."""
-
-    # Connector calls (connector listener).
-
-    async def claim_actions(self, limit: int = 50, wait_seconds: int = 25) -> ActionClaim:
-        """Claim up to `limit` of this hierarchy's queued actions, waiting up to `wait_seconds`.
-
-        Answers as soon as one is queued, or with an empty `value` when the
-        wait is over. Claimed actions are dispatched to this connector; one
-        not marked running within the service's lease is offered again
-        (`deliveries` > 1), so a lost answer loses nothing. Retried like any
-        idempotent call; each attempt may take `wait_seconds` plus a margin.
-        """
-        if not 1 <= limit <= MAX_CLAIM:
-            raise ValueError(f"limit must be between 1 and {MAX_CLAIM}")
-        if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
-            raise ValueError(f"wait_seconds must be between 0 and {MAX_WAIT_SECONDS}")
-        reply = await self._request(
-            "claim_actions",
-            "POST",
-            "connector",
-            "/connector/v1/actions/claim",
-            params={"limit": str(limit), "wait": str(wait_seconds)},
-            timeout_s=max(self._timeout, wait_seconds + CLAIM_MARGIN_SECONDS),
-        )
-        return self._decode("claim_actions", reply, ActionClaim)
-
-    async def mark_running(self, action_id: str) -> ActionAck:
-        """Tell the tenant the action starts now (before running it); a repeat is answered alike.
-
-        Raises `CloudApiError` with code `action_finished` when the action was
-        cancelled, expired or ended meanwhile: then it must not be run.
-        """
-        return await self._call(
-            "mark_running",
-            "POST",
-            "connector",
-            "/connector/v1/actions/started",
-            ActionAck,
-            send=ActionStarted(action_id=action_id),
-        )
-
-    async def report_action(self, result: ActionResult) -> ActionAck:
-        """Report how an action ended; the same result again is answered as the first time.
-
-        Raises `CloudApiError` with code `action_result_conflict` when another
-        result is already recorded, `action_finished` when the action was
-        cancelled or expired before any result.
-        """
-        return await self._call(
-            "report_action",
-            "POST",
-            "connector",
-            "/connector/v1/actions/result",
-            ActionAck,
-            send=result,
-        )
-
-    # Admin calls (API listener).
+class AdminActionCalls(ClientCore):
+    """Device actions and scripts as typed async calls (API listener); a base of `AdminClient`."""
 
     async def action_catalogue(self) -> list[CatalogueEntry]:
         """The actions the tenant offers."""
         answer = await self._call(
-            "action_catalogue", "GET", "api", "/api/v1/actionCatalogue", _Values[CatalogueEntry]
+            "action_catalogue", "GET", "api", "/api/v1/actionCatalogue", ValueList[CatalogueEntry]
         )
         return answer.value
 
@@ -181,7 +108,7 @@ class ActionCalls(AdminCalls):
     async def list_scripts(self) -> list[ScriptOut]:
         """The tenant's approved scripts."""
         answer = await self._call(
-            "list_scripts", "GET", "api", "/api/v1/scripts", _Values[ScriptOut]
+            "list_scripts", "GET", "api", "/api/v1/scripts", ValueList[ScriptOut]
         )
         return answer.value
 
