@@ -187,6 +187,7 @@ def test_checker_allows_sql_plumbing_only_in_workloads_sql(tmp_path: Path) -> No
             "workloads/sql/bad.py": "import asyncio\nfrom workloads.catalog import Workload\n",
             "workloads/catalog.py": "from workloads.sql import engines\n",
             "workloads/raw.py": "import alembic\n",
+            "workloads/flags.py": "import enum\nfrom workloads import sql\n",
         },
     )
     assert _found(root, PACKAGE_RULE) == {
@@ -194,6 +195,7 @@ def test_checker_allows_sql_plumbing_only_in_workloads_sql(tmp_path: Path) -> No
         ("workloads/sql/bad.py", 2, "workloads.catalog"),
         ("workloads/catalog.py", 1, "workloads.sql"),
         ("workloads/raw.py", 1, "alembic"),
+        ("workloads/flags.py", 2, "workloads"),
     }
     assert "workloads.sql imports nothing of the project" in _message(
         root, "workloads/sql/bad.py", 2
