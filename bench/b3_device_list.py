@@ -30,7 +30,7 @@ from cloud.server.app import running
 from cloud.service import bootstrap
 from cloud.service.settings import CloudSettings
 from cloud.service.state import open_state
-from cloud.store.ingest import device_values
+from cloud.store.ingest_rows import device_values
 from cloud.store.schema import devices, hierarchies
 
 CONCURRENCY = 16

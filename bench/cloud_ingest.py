@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from cloud.contract.inventory import CoManagementInfo, DeviceRecord, IngestBatch
 from cloud.store.attach import register_hierarchy
 from cloud.store.engine import create_store_engine, migrate_store, store_urls
-from cloud.store.ingest import apply_batch, device_values
+from cloud.store.ingest import apply_batch
+from cloud.store.ingest_rows import device_values
 from cloud.store.schema import devices
 from cloud.store.tenancy import create_tenant
 

@@ -12,17 +12,37 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 
 from onprem.errors import InvalidSiteUrl, SiteError, SiteReadFailed, SiteUnreachable
+from workloads.sql import (
+    SqliteSetup,
+    create_sqlite_engine,
+    describe_url,
+    ensure_sqlite_directory,
+    postgresql_connect_args,
+    server_pool_options,
+)
 
+__all__ = [
+    "create_site_engine",
+    "describe_url",
+    "parse_site_url",
+    "site_errors",
+]
+
+# Keyed by the driver name as typed: an explicit driver (postgresql+psycopg2,
+# mssql+pymssql) is the admin's choice and kept; the backend is checked after.
 _DRIVERS = {
     "postgresql": "postgresql+psycopg",
     "postgres": "postgresql+psycopg",
     "mssql": "mssql+pyodbc",
     "sqlserver": "mssql+pyodbc",
 }
+# WAL lets a reader stream while the generator or another process writes.
+# Transaction control is taken from pysqlite, which defers BEGIN until the
+# first write, so that a read transaction is one consistent snapshot.
+_SQLITE = SqliteSetup(synchronous="NORMAL", begin="deferred")
 
 
 def parse_site_url(text: str) -> sa.URL:
@@ -54,15 +74,6 @@ def parse_site_url(text: str) -> sa.URL:
     return url
 
 
-def describe_url(url: sa.URL) -> str:
-    """The URL as it may be shown to a user or written to a log: never the password."""
-    if url.get_backend_name() == "sqlite":
-        return f"SQLite file {(url.database or '').removeprefix('file:')}"
-    host = url.host or "localhost"
-    port = f":{url.port}" if url.port else ""
-    return f"{url.get_backend_name()} database {url.database!r} on {host}{port} as {url.username or '(default user)'}"
-
-
 def create_site_engine(
     url: sa.URL | str, *, pool_size: int = 5, must_exist: bool = False
 ) -> sa.Engine:
@@ -78,39 +89,19 @@ def create_site_engine(
     backend = url.get_backend_name()
     if backend == "sqlite":
         file_based = bool(url.database) and url.database != ":memory:"
-        connect_args: dict[str, object] = {"timeout": 30}
         if file_based and must_exist:
             path = Path(url.database).resolve()  # type: ignore[arg-type]
             # SQLite's own URI form: mode=rw opens an existing file, never creates one.
             url = url.set(database=f"file:{path}", query={"mode": "rw", "uri": "true"})
-        elif file_based:
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
-        engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    connect_args = {}
+        else:
+            ensure_sqlite_directory(url)
+        return create_sqlite_engine(url, _SQLITE, poolclass=sa.pool.NullPool)
+    connect_args: dict[str, object] = {}
     if backend == "postgresql":
-        connect_args = {"connect_timeout": 10, "application_name": "cobridge"}
+        connect_args = postgresql_connect_args("cobridge")
     elif backend == "mssql":
         connect_args = {"timeout": 10}
-    return sa.create_engine(url, pool_size=pool_size, pool_pre_ping=True, connect_args=connect_args)
-
-
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    # WAL lets a reader stream while the generator or another process writes.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-    # pysqlite defers BEGIN until the first write; taking over transaction
-    # control makes a read transaction one consistent snapshot.
-    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
-
-
-def _sqlite_begin(conn: sa.Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    return sa.create_engine(url, **server_pool_options(pool_size, connect_args, overflow=False))
 
 
 @contextlib.contextmanager

@@ -15,6 +15,9 @@ keeps these itself and is never migrated.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 
 site_metadata = sa.MetaData()
@@ -225,3 +228,26 @@ cobridge_site_authority_log = sa.Table(
     sa.Column("epoch", sa.BigInteger, nullable=False),
     sa.Index("ix_cobridge_site_authority_log_at", "at", "id"),
 )
+
+
+def table_digest(tables: Iterable[sa.Table]) -> str:
+    """A fingerprint of what a migration builds from `tables`: names, columns, keys, indexes.
+
+    A revision that creates its tables from this module records the digest of
+    the tables it creates, and refuses to run when they no longer match it
+    (see the site migration 0001): a later edit here must come with a new
+    revision, never change what an old one built.
+    """
+    lines: list[str] = []
+    for table in tables:
+        lines.append(f"table {table.name}")
+        lines.extend(
+            f"  column {c.name} {c.type!r} primary_key={c.primary_key} "
+            f"nullable={c.nullable} autoincrement={c.autoincrement}"
+            for c in table.columns
+        )
+        lines.extend(
+            f"  index {index.name} {[c.name for c in index.columns]} unique={index.unique}"
+            for index in sorted(table.indexes, key=lambda i: str(i.name))
+        )
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()

@@ -8,22 +8,23 @@ migrated: cobridge only checks that the views it reads are there.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.config import Config
 from pydantic import BaseModel, ConfigDict
 
 from onprem.errors import SiteError, SiteSchemaMismatch
 from onprem.site_database import site_errors
 from onprem.site_schema import REQUIRED_VIEWS, cobridge_site_identity, v_Site
+from workloads.sql import alembic_config, recorded_revision, upgrade_to_head
 
+# Where the Alembic revisions of this store live.
+MIGRATIONS = "onprem:site_migrations"
 VERSION_TABLE = "cobridge_site_schema_version"
 
 
+# The configuration of this store's migrations on `connection` (the migration tests step
+# revisions down and up with it).
 def _alembic_config(connection: sa.Connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", "onprem:site_migrations")
-    config.attributes["connection"] = connection
-    return config
+    return alembic_config(connection, MIGRATIONS)
 
 
 def migrate_site(engine: sa.Engine) -> None:
@@ -34,16 +35,13 @@ def migrate_site(engine: sa.Engine) -> None:
             hint="cobridge reads a real site read-only; seed only SQLite or PostgreSQL copies",
         )
     with site_errors(engine, "migrating the embedded site store"), engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "head")
+        upgrade_to_head(conn, MIGRATIONS)
 
 
 def site_schema_revision(engine: sa.Engine) -> str | None:
     """The Alembic revision of an embedded copy, or None for an unmigrated database."""
     with site_errors(engine, "reading the site store revision"), engine.connect() as conn:
-        if not sa.inspect(conn).has_table(VERSION_TABLE):
-            return None
-        version = sa.table(VERSION_TABLE, sa.column("version_num"))
-        return conn.execute(sa.select(version.c.version_num)).scalar()
+        return recorded_revision(conn, VERSION_TABLE)
 
 
 def missing_site_columns(engine: sa.Engine) -> list[str]:

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.contract.devices import ManagedBy
 from cloud.contract.inventory import IngestBatch
-from cloud.store.ingest import (
+from cloud.store.ingest_rows import (
     SITE_COLUMNS,
     Changes,
     aad_device_ids,

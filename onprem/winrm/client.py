@@ -26,6 +26,7 @@ from typing import TypeVar
 from winrm.exceptions import WinRMOperationTimeoutError
 from winrm.protocol import Protocol
 
+import onprem.winrm.commands as commands
 from onprem.errors import (
     ClientActionRefused,
     InvalidDeviceTarget,
@@ -37,7 +38,6 @@ from onprem.errors import (
     WinRMTimeout,
     WinRMUnreachable,
 )
-from onprem.winrm import commands
 from onprem.winrm.config import WinRMConfig
 from onprem.winrm.errors import UnrelatedAnswer, translate
 

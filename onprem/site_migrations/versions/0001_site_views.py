@@ -9,131 +9,65 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from onprem import site_schema
+
 revision = "0001_site_views"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-T = sa.Unicode
+# The views are stated once, in onprem.site_schema; this revision builds its
+# tables from there. A migration must never change what it built, so the list
+# of tables is frozen here and so is the digest of their definitions as they
+# were at this revision: if site_schema changes one of them, upgrade refuses
+# to run (and tests/test_site_schema_frozen.py fails) until the change gets a
+# revision of its own and this one is frozen by pasting the former definitions
+# in place of the lookup below.
+TABLES = (
+    "v_R_System",
+    "v_GS_OPERATING_SYSTEM",
+    "v_GS_COMPUTER_SYSTEM",
+    "v_GS_PC_BIOS",
+    "v_CH_ClientSummary",
+    "v_Collection",
+    "v_FullCollectionMembership",
+    "v_ClientCoManagementState",
+    "v_Site",
+    "cobridge_site_identity",
+)
+FROZEN_DIGEST = "3cf9f1c08ebed0b048b3e446833ca32c680d51f8f64273f3475b18fb6989849a"
+
+
+def frozen_tables() -> list[sa.Table]:
+    """The tables of this revision, checked against the digest frozen with it."""
+    tables = [site_schema.site_metadata.tables[name] for name in TABLES]
+    digest = site_schema.table_digest(tables)
+    if digest != FROZEN_DIGEST:
+        raise RuntimeError(
+            f"onprem.site_schema no longer declares the tables of revision {revision} as "
+            f"they were (digest {digest}): put the change in a new revision and freeze "
+            f"{revision} with its former definitions"
+        )
+    return tables
 
 
 def upgrade() -> None:
-    op.create_table(
-        "v_R_System",
-        sa.Column("ResourceID", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("ResourceType", sa.Integer, nullable=False),
-        sa.Column("Name0", T()),
-        sa.Column("Netbios_Name0", T()),
-        sa.Column("SMS_Unique_Identifier0", T()),
-        sa.Column("Resource_Domain_OR_Workgr0", T()),
-        sa.Column("Operating_System_Name_and0", T()),
-        sa.Column("Build01", T()),
-        sa.Column("Client0", sa.Integer),
-        sa.Column("Client_Version0", T()),
-        sa.Column("Active0", sa.Integer),
-        sa.Column("Obsolete0", sa.Integer),
-        sa.Column("Decommissioned0", sa.Integer),
-        sa.Column("User_Name0", T()),
-        sa.Column("Distinguished_Name0", T()),
-        sa.Column("AD_Site_Name0", T()),
-        sa.Column("Is_Virtual_Machine0", sa.Integer),
-        sa.Column("Last_Logon_Timestamp0", sa.DateTime),
-        sa.Column("Creation_Date0", sa.DateTime),
-        sa.Column("AADDeviceID", T()),
-        sa.Column("AADTenantID", T()),
-    )
-    op.create_table(
-        "v_GS_OPERATING_SYSTEM",
-        sa.Column("ResourceID", sa.Integer, nullable=False),
-        sa.Column("Caption0", T()),
-        sa.Column("Version0", T()),
-        sa.Column("InstallDate0", sa.DateTime),
-        sa.Column("LastBootUpTime0", sa.DateTime),
-    )
-    op.create_table(
-        "v_GS_COMPUTER_SYSTEM",
-        sa.Column("ResourceID", sa.Integer, nullable=False),
-        sa.Column("Manufacturer0", T()),
-        sa.Column("Model0", T()),
-        sa.Column("Domain0", T()),
-        sa.Column("UserName0", T()),
-    )
-    op.create_table(
-        "v_GS_PC_BIOS",
-        sa.Column("ResourceID", sa.Integer, nullable=False),
-        sa.Column("SerialNumber0", T()),
-    )
-    op.create_table(
-        "v_CH_ClientSummary",
-        sa.Column("ResourceID", sa.Integer, nullable=False),
-        sa.Column("ClientActiveStatus", sa.Integer),
-        sa.Column("LastActiveTime", sa.DateTime),
-        sa.Column("LastPolicyRequest", sa.DateTime),
-        sa.Column("LastDDR", sa.DateTime),
-        sa.Column("LastHW", sa.DateTime),
-        sa.Column("LastMPServerName", T()),
-        sa.Column("LastEvaluationHealthy", sa.Integer),
-    )
-    op.create_table(
-        "v_Collection",
-        sa.Column("CollectionID", sa.Unicode(8), primary_key=True),
-        sa.Column("Name", T(), nullable=False),
-        sa.Column("CollectionType", sa.Integer, nullable=False),
-        sa.Column("LimitToCollectionID", sa.Unicode(8)),
-        sa.Column("LastChangeTime", sa.DateTime),
-    )
-    op.create_table(
-        "v_FullCollectionMembership",
-        sa.Column("CollectionID", sa.Unicode(8), primary_key=True),
-        sa.Column("ResourceID", sa.Integer, primary_key=True),
-        sa.Column("Name", T()),
-        sa.Column("SiteCode", sa.Unicode(3)),
-        sa.Column("IsClient", sa.Integer),
-    )
-    op.create_table(
-        "v_ClientCoManagementState",
-        sa.Column("ResourceID", sa.Integer, nullable=False),
-        sa.Column("MachineId", sa.Integer),
-        sa.Column("MDMEnrolled", sa.Integer),
-        sa.Column("ComgmtPolicyPresent", sa.Integer),
-        sa.Column("MDMProvisioned", sa.Integer),
-        sa.Column("HybridAADJoined", sa.Integer),
-        sa.Column("AADJoined", sa.Integer),
-        sa.Column("MDMWorkloads", sa.Integer),
-        sa.Column("EnrollmentStatusCode", sa.Integer),
-        sa.Column("EnrollmentErrorDetail", T()),
-    )
-    op.create_table(
-        "v_Site",
-        sa.Column("SiteCode", sa.Unicode(3), primary_key=True),
-        sa.Column("SiteName", T()),
-        sa.Column("Version", T()),
-        sa.Column("BuildNumber", sa.Integer),
-        sa.Column("Type", sa.Integer),
-        sa.Column("ReportingSiteCode", sa.Unicode(3)),
-        sa.Column("ServerName", T()),
-    )
-    op.create_table(
-        "cobridge_site_identity",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("instance_id", sa.Unicode(36), nullable=False),
-        sa.Column("hierarchy_id", sa.Unicode(36), nullable=False),
-        sa.Column("generator_seed", sa.Integer),
-        sa.Column("created_at", sa.DateTime, nullable=False),
-    )
-    for view in (
-        "v_GS_OPERATING_SYSTEM",
-        "v_GS_COMPUTER_SYSTEM",
-        "v_GS_PC_BIOS",
-        "v_CH_ClientSummary",
-        "v_ClientCoManagementState",
-    ):
-        op.create_index(f"ix_{view}_ResourceID", view, ["ResourceID"])
-    op.create_index(
-        "ix_v_FullCollectionMembership_ResourceID",
-        "v_FullCollectionMembership",
-        ["ResourceID", "CollectionID"],
-    )
+    for table in frozen_tables():
+        op.create_table(
+            table.name,
+            *(
+                sa.Column(
+                    c.name,
+                    c.type,
+                    primary_key=c.primary_key,
+                    nullable=c.nullable,
+                    autoincrement=c.autoincrement,
+                )
+                for c in table.columns
+            ),
+        )
+        for index in table.indexes:
+            op.create_index(index.name, table.name, [c.name for c in index.columns])
     _create_valid_views()
 
 
@@ -153,16 +87,5 @@ def _create_valid_views() -> None:
 def downgrade() -> None:
     for name in ("v_FullCollectionMembership_Valid", "v_R_System_Valid"):
         op.execute(f"DROP VIEW IF EXISTS {op.get_bind().dialect.identifier_preparer.quote(name)}")
-    for table in (
-        "cobridge_site_identity",
-        "v_Site",
-        "v_ClientCoManagementState",
-        "v_FullCollectionMembership",
-        "v_Collection",
-        "v_CH_ClientSummary",
-        "v_GS_PC_BIOS",
-        "v_GS_COMPUTER_SYSTEM",
-        "v_GS_OPERATING_SYSTEM",
-        "v_R_System",
-    ):
+    for table in reversed(TABLES):
         op.drop_table(table)

@@ -1,0 +1,1 @@
+"""The cloud store's tables, one module per area; `cloud.store.schema` gathers them."""
