@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from bench.cloud_ingest import NOW, make_record
-from cloud import tls
+from cloud.contract import tls
 from cloud.contract.admin import Role
 from cloud.service import bootstrap
 from cloud.service.app import running

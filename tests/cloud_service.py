@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from cloud import tls
+from cloud.contract import tls
 from cloud.contract.admin import Role
 from cloud.pki import x509
 from cloud.service import bootstrap

@@ -33,7 +33,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from cloud import tls
+from cloud.contract import tls
 from cloud.contract.errors import ErrorBody, ErrorDetail
 from tests.fault_proxy_plan import (
     BEFORE_FORWARDING,

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 
 from bridge.tenant.connector import CloudClient
-from cloud import tls
+from cloud.contract import tls
 from cloud.contract.attach import HeldDeleteGroup, HeldDeviceRef, HierarchyRegistration
 from tests.cloud_fixtures import smsid
 from tests.cloud_service import RunningService, new_key_and_csr

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from cloud import tls
+from cloud.contract import tls
 from cloud.contract.admin import Role
 from tests.cloud_fixtures import record
 from tests.cloud_service import RunningService, new_key_and_csr

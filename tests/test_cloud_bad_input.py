@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from cloud import pki, tls
+from cloud import pki
+from cloud.contract import tls
 from cloud.contract.admin import Role
 from cloud.contract.errors import ERROR_CODES
 from cloud.store.schema import cloud_metadata, connectors

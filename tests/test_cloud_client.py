@@ -34,7 +34,7 @@ from bridge.tenant.connector import (
     CloudUnavailable,
 )
 from bridge.tenant.errors import retry_after_seconds
-from cloud import tls
+from cloud.contract import tls
 from cloud.contract.admin import Role
 from cloud.contract.attach import ConnectorStatus, Heartbeat, HierarchyRegistration
 from cloud.contract.devices import DeviceQuery

@@ -28,7 +28,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from cloud import tls
+from cloud.contract import tls
 from cloud.contract.action_bulk import BulkActionRequest, BulkSelection
 from cloud.contract.action_relay import ActionClaimQuery, ActionResult, ActionStarted
 from cloud.contract.actions import ActionListQuery, ActionRequest, ScriptCreate

@@ -27,8 +27,8 @@ import pytest_asyncio
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 
-from cloud import tls
 from cloud.admin_center import page_routes
+from cloud.contract import tls
 from cloud.contract.action_bulk import BulkActionRequest, BulkSelection, DeviceFilter
 from cloud.contract.action_relay import ActionResult, ActionStarted
 from cloud.contract.actions import (

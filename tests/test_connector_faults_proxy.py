@@ -19,7 +19,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from cloud import pki, tls
+from cloud import pki
+from cloud.contract import tls
 from tests.fault_proxy import FaultPlan, FaultProxy, identity_files
 from tests.fault_proxy_plan import FAULTS
 from tests.system_processes import ServiceProcess

@@ -24,7 +24,8 @@ from cryptography.x509.oid import NameOID
 from yarl import URL
 
 from bridge.tenant.connector import CloudClient
-from cloud import pki, tls
+from cloud import pki
+from cloud.contract import tls
 from cloud.contract.attach import Heartbeat, HierarchyRegistration
 from cloud.contract.devices import DeviceQuery
 from cloud.store.engine import migrate_store, store_urls

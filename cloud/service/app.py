@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-from cloud import admin_center, tls
+from cloud import admin_center
+from cloud.contract import tls
 from cloud.service import (
     routes_action_relay,
     routes_action_scripts,
