@@ -1,7 +1,8 @@
 """Shared fixtures: empty, migrated site stores on every backend (SQLite and PostgreSQL).
 
 Every test under tests/system/ (processes, Chromium, the Samba DC, kill -9,
-the fault proxy) is marked `system`; `make test-fast` leaves those out.
+the fault proxy, end-to-end runs) is marked `system`; `make test-fast` leaves
+those out.
 
 Also how the suite splits over pytest-xdist workers (`make test` runs
 `-n auto --dist loadgroup`): each module stays on one worker (its

@@ -1,7 +1,7 @@
 """The layout rules of the test suite: where system tests live, and which test modules import.
 
 System tests (real processes, Chromium, the Samba DC, `kill -9`, the fault
-proxy) live under tests/system/ and carry the `system` marker, so that
+proxy, end-to-end runs) live under tests/system/ and carry the `system` marker, so that
 `make test-fast` can leave them out. Test modules share code only through
 tests/support/ and conftest.py files, never by importing each other.
 """
