@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
 CHAOS_TRIALS ?= 200
 
-.PHONY: install demo test chaos lint format bench bench-large clean
+.PHONY: install demo test test-fast chaos lint format bench bench-large clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# The inner loop: unit and contract tests, no system (tests/system/) or slow ones.
+test-fast: $(STAMP)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not system and not slow" $(PYTEST_ARGS)
 
 # kill -9 of the connector at many more random points than `make test` tries (20).
 chaos: $(STAMP)

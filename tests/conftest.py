@@ -1,5 +1,9 @@
 """Shared fixtures: empty, migrated site stores on every backend (SQLite and PostgreSQL).
 
+Every test under tests/system/ (processes, Chromium, the Samba DC, kill -9,
+the fault proxy, end-to-end runs) is marked `system`; `make test-fast` leaves
+those out.
+
 Also how the suite splits over pytest-xdist workers (`make test` runs
 `-n auto --dist loadgroup`): each module stays on one worker (its
 module-scoped service is set up once), and every test that uses the Samba
@@ -14,20 +18,26 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 import sqlalchemy as sa
 
 from onprem.site_database import create_site_engine
 from onprem.site_store import migrate_site
 from tests.pg import throwaway_pg_database
+from tests.support.suite_layout import is_system_test
+
+# The cloud service fixtures (`service`, `shared_service`), defined once for the suite.
+pytest_plugins = ["tests.support.service_fixtures"]
 
 AS_OF = datetime(2026, 11, 1, 8, 0, 0)
 SAMBA_FIXTURE = "samba_dc"
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group tests for xdist's loadgroup: by module, and every Samba test together."""
+    """Mark the system tests, and group tests for xdist's loadgroup: by module, Samba together."""
     for item in items:
+        if is_system_test(item.path):
+            item.add_marker(pytest.mark.system)
         names = getattr(item, "fixturenames", ())
         group = "samba-dc" if SAMBA_FIXTURE in names else item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(name=group))
@@ -93,12 +103,3 @@ def module_store(
     """The same, one per backend for a whole test module (starting a service costs seconds)."""
     with _migrated_cloud_store(request.param, tmp_path_factory.mktemp("store")) as urls:
         yield urls
-
-
-@pytest_asyncio.fixture
-async def service(store_urls: tuple[sa.URL, sa.URL], tmp_path: Path):  # type: ignore[no-untyped-def]
-    """The cloud service over HTTPS on ephemeral ports, on each store backend."""
-    from tests.cloud_service import start_service
-
-    async for running in start_service(store_urls, tmp_path / "cloud"):
-        yield running

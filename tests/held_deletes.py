@@ -1,4 +1,4 @@
-"""Helpers of the held-delete tests: reports, enrolled connectors, the audit trail."""
+"""A tenant's clients on the running service: an admin's, an enrolled connector's; its audit trail; held-delete groups."""
 
 from __future__ import annotations
 

@@ -10,13 +10,10 @@ the service and reads the result back as an operator would.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 
 from bridge.actions import ActionRelay, ActionResult
 from bridge.actions.cloud_source import CloudActionSource, device_host, to_wire
@@ -35,20 +32,15 @@ from cloud.contract.actions import (
 )
 from tests.action_relay_rig import PASSWORD, USER, fast, winrm_client
 from tests.action_world import ActionWorld, action_world, trigger
-from tests.cloud_service import RunningService, start_service
+from tests.cloud_service import RunningService
+from tests.support.service_fixtures import shared_service
 from tests.winrm_responder import CommandReply, WinRMResponder
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 SCRIPT = "Get-Service CcmExec | Select-Object -ExpandProperty Status"
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 def result(action_id: str, **values: object) -> ActionResult:

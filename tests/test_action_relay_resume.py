@@ -34,10 +34,11 @@ from tests.action_relay_rig import (
     winrm_client,
 )
 from tests.pg import throwaway_pg_database
+from tests.support.paths import REPO_ROOT
 from tests.winrm_responder import CommandReply, SentCommand, WinRMResponder, simulated_agent
 
 pytestmark = pytest.mark.asyncio
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -39,6 +39,7 @@ from cloud.contract.actions import (
 from cloud.contract.devices import DeviceQuery
 from onprem.winrm.config import check_host
 from tests.admin_center import new_session, sign_in
+from tests.support.paths import HOSTS_HOOK
 from tests.system_checks import query
 from tests.system_connector import ConnectorProcess, Log, status_json
 from tests.system_processes import COBRIDGE, clean_env
@@ -46,7 +47,7 @@ from tests.system_setup import System, running_system
 from tests.system_sites import site_devices
 from tests.winrm_server import WinRMServer
 
-HOOK = Path(__file__).with_name("hosts_hook")
+HOOK = HOSTS_HOOK
 USER, PASSWORD = "svc-cobridge", "Winrm-e2e-Pa55"
 ADMIN_PASSWORD = "Center-e2e-Pa55-word"
 SCRIPT = "Get-Service CcmExec | Select-Object -ExpandProperty Status"

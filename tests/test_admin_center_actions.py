@@ -8,30 +8,22 @@ The flows themselves are driven in Chromium in test_admin_center_actions_browser
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 
 from cloud.contract.actions import ActionState
 from cloud.contract.admin import Role
 from tests.action_world import Made, attached_devices
 from tests.admin_center import PASSWORD, csrf_of, new_session, sign_in
-from tests.cloud_service import RunningService, start_service
+from tests.cloud_service import RunningService
 from tests.held_deletes import admin_client
+from tests.support.service_fixtures import shared_service
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 async def signed_in(service: RunningService, made: Made, role: Role) -> aiohttp.ClientSession:

@@ -8,30 +8,22 @@ timestamp.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 
 from cloud.contract.admin import Role
 from cloud.store import tenancy
 from tests.admin_center import attached
-from tests.cloud_service import RunningService, start_service
-from tests.test_admin_center_pages import page, signed_in
+from tests.cloud_service import RunningService
+from tests.support.admin_pages import page, signed_in
+from tests.support.service_fixtures import shared_service
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 ROW = re.compile(r'<tr data-entry="([^"]+)">')
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 async def append(service: RunningService, tenant_id: str, count: int, action: str) -> None:

@@ -28,7 +28,7 @@ from tests.browser import BrowserWorld, browser_world, sign_in_page
 from tests.cloud_service import RunningService
 from tests.connector_audit import Chain, enrolled_connector, local_signer, signer_in, wire
 from tests.held_deletes import admin_client
-from tests.test_admin_center_workloads_browser import keep_screenshot, text
+from tests.support.browser_captures import keep_screenshot, text
 
 pytest_plugins = ["tests.browser_page"]
 playwright_api = pytest.importorskip("playwright.sync_api")

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from cloud.service.settings import CloudSettings
 from cloud.service.state import open_state
 from tests.admin_center import new_session, sign_in
-from tests.test_cli import COBRIDGE, run
+from tests.support.cli_process import COBRIDGE, run
 
 
 def cobridge(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

@@ -26,7 +26,7 @@ from tests.admin_center import PASSWORD, Tenant, seed_devices, tenant_with_users
 from tests.browser import BrowserWorld, browser_world, sign_in_page
 from tests.cloud_fixtures import smsid
 from tests.cloud_service import RunningService
-from tests.test_admin_center_workloads_browser import keep_screenshot, text
+from tests.support.browser_captures import keep_screenshot, text
 
 pytest_plugins = ["tests.browser_page"]
 playwright_api = pytest.importorskip("playwright.sync_api")

@@ -9,42 +9,21 @@ store path and audit entries.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 
 from cloud.contract.admin import Role
-from tests.admin_center import PASSWORD, Tenant, attached, csrf_of, new_session, sign_in
-from tests.cloud_service import RunningService, start_service
+from tests.admin_center import attached, csrf_of
+from tests.cloud_service import RunningService
 from tests.held_deletes import admin_client, audit_entries
+from tests.support.admin_pages import page, signed_in
+from tests.support.service_fixtures import shared_service
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
-
-
-async def signed_in(service: RunningService, tenant: Tenant, role: Role) -> aiohttp.ClientSession:
-    """A cookie-keeping client signed in as the tenant's user of `role`."""
-    http = new_session()
-    status, _ = await sign_in(http, service.api_url, tenant.name, tenant.user(role), PASSWORD)
-    assert status == 303
-    return http
-
-
-async def page(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
-    """GET a page; (status, text)."""
-    async with http.get(url, allow_redirects=False) as r:
-        return r.status, await r.text()
+service = shared_service  # one service per module and backend
 
 
 async def post(http: aiohttp.ClientSession, url: str, form: dict[str, str]) -> int:

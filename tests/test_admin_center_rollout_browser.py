@@ -30,7 +30,7 @@ from tests.admin_center import PASSWORD, Tenant, tenant_with_users
 from tests.browser import BrowserWorld, browser_world, sign_in_page
 from tests.cloud_service import RunningService
 from tests.held_deletes import admin_client, connector_for
-from tests.test_admin_center_workloads_browser import keep_screenshot
+from tests.support.browser_captures import keep_screenshot
 
 pytest_plugins = ["tests.browser_page"]
 playwright_api = pytest.importorskip("playwright.sync_api")

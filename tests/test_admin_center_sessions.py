@@ -7,11 +7,9 @@ in Chromium.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-import pytest_asyncio
 import sqlalchemy as sa
 
 from cloud.admin_center import page_routes
@@ -28,18 +26,13 @@ from tests.admin_center import (
     sign_in,
     tenant_with_users,
 )
-from tests.cloud_service import RunningService, start_service
+from tests.cloud_service import RunningService
+from tests.support.service_fixtures import shared_service
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 def test_pages_stay_out_of_the_json_api() -> None:

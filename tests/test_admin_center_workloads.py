@@ -10,88 +10,23 @@ of another tenant's.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 
 from cloud.contract.admin import Role
-from cloud.contract.authority import AuthorityCommand, AuthorityState
 from cloud.contract.authority_views import WorkloadAuthorityOut
-from cloud.service import bootstrap
-from tests.admin_center import Tenant, new_session, tenant_with_users
-from tests.authority_world import aad, grant, revoke, state
-from tests.cloud_fixtures import batch, record
-from tests.cloud_service import RunningService, start_service
-from tests.held_deletes import admin_client, connector_for
-from tests.test_admin_center_pages import page, signed_in
-from workloads.catalog import ALL_WORKLOADS, Holder, Workload
-from workloads.handoff import Phase
+from tests.admin_center import new_session
+from tests.authority_world import grant, state
+from tests.cloud_service import RunningService
+from tests.held_deletes import admin_client
+from tests.support.admin_pages import page, signed_in
+from tests.support.reported_tenant import CONFIG, NUMBERS, OFFICE, WU, C, reported_tenant
+from tests.support.service_fixtures import shared_service
+from workloads.catalog import ALL_WORKLOADS, Holder
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
-C, APPS, OFFICE, CONFIG, WU = (
-    Workload.COMPLIANCE,
-    Workload.CLIENT_APPS,
-    Workload.OFFICE_APPS,
-    Workload.DEVICE_CONFIGURATION,
-    Workload.WINDOWS_UPDATE,
-)
 HOLDER_TEXT = {Holder.CONFIGMGR: "Site", Holder.CLOUD: "Cloud"}
-# Device 5 is never reported: every workload on the site at epoch 0.
-NUMBERS = [1, 2, 3, 4, 5]
-COMMANDS = [grant(1, C, 1), grant(3, OFFICE, 1), grant(3, CONFIG, 2), revoke(3, CONFIG, 3)]
-STATES = [
-    state(1, C, 1, holder=Holder.CLOUD, desired=Holder.CLOUD),
-    state(1, APPS, 0),
-    state(2, C, 1, phase=Phase.REVOKING, target=Holder.CLOUD, desired=Holder.CLOUD),
-    # The arbiter says the cloud holds, the gate has no grant: the service's conflict.
-    state(2, CONFIG, 2, holder=Holder.CLOUD, desired=Holder.CLOUD),
-    # Drift the arbiter observed itself.
-    state(3, C, 2, conflict="site_applying_without_grant"),
-    # The site holds at 1 by the record, yet the cloud gate holds at 1.
-    state(3, OFFICE, 1),
-    # The gate is ahead of the report (revoked at 3): a handoff, not drift.
-    state(3, CONFIG, 2, holder=Holder.CLOUD, desired=Holder.CONFIGMGR),
-    state(4, WU, 3, holder=None, phase=Phase.GRANTING, target=Holder.CLOUD, desired=Holder.CLOUD),
-]
-
-
-@dataclass
-class Reported:
-    """A tenant with users of each role, an admin token, and devices whose authority was reported."""
-
-    tenant: Tenant
-    token: str
-    device_ids: dict[int, str]  # device number -> device id
-
-
-async def reported_tenant(
-    service: RunningService,
-    hierarchy_id: str = "H-PS1",
-    numbers: list[int] = NUMBERS,
-    commands: list[AuthorityCommand] = COMMANDS,
-    states: list[AuthorityState] = STATES,
-) -> Reported:
-    """A new tenant whose connector ingested `numbers`, sent `commands` and reported `states`."""
-    tenant = await tenant_with_users(service.state)
-    _, token = await bootstrap.create_token(
-        service.state, tenant.tenant_id, tenant.user(Role.ADMIN), 30
-    )
-    async with admin_client(service, token) as admin:
-        enrolled = await connector_for(service, admin, hierarchy_id)
-        async with enrolled.client as connector:
-            await connector.ingest(
-                batch(hierarchy_id, 1, [record(n, aad_device_id=aad(n)) for n in numbers])
-            )
-            if commands:
-                await connector.authority_commands(commands)
-            if states:
-                await connector.report_authority(states)
-        ids = {int(str(d["smsid"])[5:13], 16): str(d["id"]) async for d in admin.iter_devices()}
-    return Reported(tenant, token, ids)
 
 
 class Rows(HTMLParser):
@@ -153,13 +88,7 @@ def expected_cells(w: WorkloadAuthorityOut) -> dict[str, str]:
     }
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 @MODULE

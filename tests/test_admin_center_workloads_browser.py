@@ -10,10 +10,8 @@ Set COBRIDGE_SCREENSHOTS to a directory to keep a screenshot of each page at
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +19,8 @@ import pytest
 from cloud.contract.admin import Role
 from tests.admin_center import PASSWORD
 from tests.browser import browser_and_service, sign_in_page
-from tests.test_admin_center_workloads import Reported, reported_tenant
+from tests.support.browser_captures import keep_screenshot, text
+from tests.support.reported_tenant import Reported, reported_tenant
 
 pytest_plugins = ["tests.browser_page"]
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -54,23 +53,6 @@ def sign_in(page: Any, world: World, role: Role) -> None:
     """Sign in as the tenant's user of `role`."""
     tenant = world.reported.tenant
     sign_in_page(page, tenant.name, tenant.user(role), PASSWORD)
-
-
-def text(locator: Any) -> str:
-    """A locator's rendered text, its line breaks and runs of spaces as single spaces."""
-    return " ".join(locator.inner_text().split())
-
-
-def keep_screenshot(page: Any, name: str, part: Any = None) -> None:
-    """Save the whole page (or `part` of it) under $COBRIDGE_SCREENSHOTS, when it is set."""
-    target = os.environ.get("COBRIDGE_SCREENSHOTS")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        path = str(Path(target) / f"{name}.png")
-        if part is None:
-            page.screenshot(path=path, full_page=True)
-        else:
-            part.screenshot(path=path)
 
 
 def test_workloads_from_the_nav_show_the_chart_and_its_numbers(world: World, page: Any) -> None:

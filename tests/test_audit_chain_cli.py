@@ -19,7 +19,7 @@ from bridge.arbiter.ports import InMemorySide
 from bridge.settings import ConnectorSettings
 from bridge.state import ConnectorState
 from bridge.state.schema import audit_log
-from tests.test_cli_workloads import DEVICE, config, run
+from tests.support.workloads_cli import DEVICE, config, run
 from workloads.catalog import Holder, Workload
 
 __all__ = ["config"]  # the fixture, shared with the workloads CLI tests

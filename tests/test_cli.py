@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import ssl
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -16,22 +14,7 @@ import sqlalchemy as sa
 
 from onprem.site_database import create_site_engine
 from onprem.site_store import migrate_site
-
-COBRIDGE = [sys.executable, "-c", "from installer.console import main; main()"]
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a separate process."""
-    env = {k: v for k, v in os.environ.items() if k not in {"COBRIDGE_SITE_DB", "COBRIDGE_DEBUG"}}
-    return subprocess.run(
-        [*COBRIDGE, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-        env=env,
-        check=False,
-    )
+from tests.support.cli_process import COBRIDGE, run
 
 
 def _closed_port() -> int:

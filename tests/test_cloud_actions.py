@@ -9,11 +9,8 @@ test_cloud_actions_queue.py and test_cloud_actions_bulk.py.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 
 from bridge.tenant.errors import CloudApiError, CloudAuthError
 from cloud.contract.action_relay import ActionResult
@@ -27,7 +24,8 @@ from cloud.contract.actions import (
     script_digest,
 )
 from tests.action_world import action_world, succeeded, trigger
-from tests.cloud_service import RunningService, start_service
+from tests.cloud_service import RunningService
+from tests.support.service_fixtures import shared_service
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 # DOMAIN.md, client actions: each catalogue action's schedule number.
@@ -42,13 +40,7 @@ SCHEDULE_NUMBERS = {
 }
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 @MODULE

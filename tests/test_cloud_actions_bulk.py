@@ -7,11 +7,7 @@ cap is refused. Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 
 from bridge.tenant.errors import CloudApiError
 from cloud.contract.action_bulk import BulkActionRequest, BulkSelection, DeviceFilter
@@ -25,19 +21,14 @@ from cloud.contract.actions import (
 from cloud.contract.admin import Role
 from tests.action_world import action_world, numbered
 from tests.cloud_fixtures import batch, record
-from tests.cloud_service import RunningService, start_service
+from tests.cloud_service import RunningService
+from tests.support.service_fixtures import shared_service
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 INVENTORY = TriggerAction(kind="hardwareInventory")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 def every(**filters: object) -> BulkSelection:

@@ -10,12 +10,9 @@ whole wait fails the test. Runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 
 from bridge.tenant.errors import CloudApiError
 from cloud.contract.actions import ActionState
@@ -25,19 +22,14 @@ from cloud.service.state import utc_now
 from tests.action_world import action_world, succeeded, trigger
 from tests.cloud_service import RunningService, start_service
 from tests.held_deletes import admin_client
+from tests.support.service_fixtures import shared_service
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 LONG_WAIT = 50  # seconds a claim may wait; each test below expects its answer long before
 DEADLINE = 30
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 @pytest.mark.asyncio

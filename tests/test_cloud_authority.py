@@ -9,17 +9,14 @@ service per backend for the module.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 
 from bridge.tenant.errors import CloudApiError
 from cloud.contract.authority import AuthorityReply
 from tests.authority_world import attached, grant, revoke, state
 from tests.cloud_fixtures import smsid
-from tests.cloud_service import RunningService, start_service
+from tests.cloud_service import RunningService
+from tests.support.service_fixtures import shared_service
 from workloads.catalog import ALL_WORKLOADS, Holder, Workload
 from workloads.gate import SideGate
 from workloads.handoff import Phase
@@ -34,13 +31,7 @@ C, APPS, OFFICE, CONFIG = (
 )
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 def _reply(r: AuthorityReply) -> tuple:

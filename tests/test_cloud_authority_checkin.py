@@ -8,18 +8,16 @@ the invariant checker replays. Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
 import sqlalchemy as sa
 
 from bridge.tenant.errors import CloudAuthError, CloudError
 from cloud.contract.admin import Role
 from tests.authority_world import aad, attached, grant, revoke
 from tests.cloud_fixtures import batch, record, smsid
-from tests.cloud_service import RunningService, start_service
+from tests.cloud_service import RunningService
 from tests.held_deletes import admin_client
+from tests.support.service_fixtures import shared_service
 from workloads.catalog import Holder, Workload
 from workloads.invariant import GrantEvent, InvariantChecker, RevokeEvent
 
@@ -27,13 +25,7 @@ MODULE = pytest.mark.asyncio(loop_scope="module")
 C, APPS, OFFICE = Workload.COMPLIANCE, Workload.CLIENT_APPS, Workload.OFFICE_APPS
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 async def _code(call: object) -> str:

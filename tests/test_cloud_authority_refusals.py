@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 
 from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudApiError
@@ -22,8 +19,9 @@ from cloud.contract.attach import HierarchyRegistration
 from cloud.contract.authority import AuthorityCommand
 from tests.authority_world import attached, grant, revoke, state
 from tests.cloud_fixtures import smsid
-from tests.cloud_service import RunningService, new_key_and_csr, start_service
+from tests.cloud_service import RunningService, new_key_and_csr
 from tests.held_deletes import connector_for
+from tests.support.service_fixtures import shared_service
 from workloads.catalog import ALL_WORKLOADS, Holder, Workload
 from workloads.handoff import Phase
 from workloads.messages import Op, token
@@ -33,13 +31,7 @@ C, APPS = Workload.COMPLIANCE, Workload.CLIENT_APPS
 _JSON = {"Content-Type": "application/json"}
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 def _command(n: int, workload: Workload, epoch: int) -> AuthorityCommand:

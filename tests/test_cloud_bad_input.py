@@ -38,6 +38,7 @@ from cloud.contract.errors import ERROR_CODES
 from cloud.store.schema import cloud_metadata, connectors
 from tests.cloud_fixtures import record
 from tests.cloud_service import RunningService, new_key_and_csr, start_service
+from tests.support.service_fixtures import shared_service
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 TENANT_TABLES = [t for t in cloud_metadata.sorted_tables if "tenant_id" in t.c]
@@ -48,28 +49,16 @@ _counter = itertools.count(1)
 # Fixtures: one store per backend, a default service and a tight one over it
 
 
-@pytest.fixture(scope="module")
-def data_dir(module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The data directory (master key) both services of the module share."""
-    return tmp_path_factory.mktemp("cloud")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], data_dir: Path
-) -> AsyncIterator[RunningService]:
-    """The cloud service with default settings, shared by the module's tests."""
-    async for running in start_service(module_store, data_dir):
-        yield running
+service = shared_service  # default settings; `tight` shares its data directory
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def tight(
-    module_store: tuple[sa.URL, sa.URL], data_dir: Path, service: RunningService
+    module_store: tuple[sa.URL, sa.URL], service_data_dir: Path, service: RunningService
 ) -> AsyncIterator[RunningService]:
     """A second service over the same store: bodies up to 1 MiB, 3 connector calls a minute."""
     async for running in start_service(
-        module_store, data_dir, max_body_mb=1, connector_rate_per_minute=3
+        module_store, service_data_dir, max_body_mb=1, connector_rate_per_minute=3
     ):
         yield running
 

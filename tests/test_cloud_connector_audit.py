@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 from pydantic import ValidationError
 
 from bridge.tenant.audit import tenant_head
@@ -28,20 +25,15 @@ from bridge.tenant.errors import CloudApiError
 from cloud.contract.admin import Role
 from cloud.contract.audit_chain import GENESIS
 from cloud.contract.connector_audit import AuditEntryIn, AuditUpload
-from tests.cloud_service import RunningService, start_service
+from tests.cloud_service import RunningService
 from tests.connector_audit import Chain, enrolled_connector, local_signer, signer_in, wire
 from tests.held_deletes import admin_client
+from tests.support.service_fixtures import shared_service
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 async def tenant(service: RunningService) -> str:

@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -26,19 +24,14 @@ from cloud.contract.attach import Heartbeat
 from cloud.store.engine import VERSION_TABLE
 from cloud.store.schema import cloud_metadata
 from tests.cloud_fixtures import smsid
-from tests.cloud_service import RunningService, start_service
+from tests.cloud_service import RunningService
 from tests.held_deletes import admin_client, audit_entries, connector_for, group
+from tests.support.service_fixtures import shared_service
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 def test_migrations_make_exactly_the_schema(module_store: tuple[sa.URL, sa.URL]) -> None:

@@ -8,28 +8,20 @@ requests are JSON errors with stable codes and change nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 
 from bridge.tenant.errors import CloudApiError
 from cloud.contract.attach import Heartbeat
-from tests.cloud_service import RunningService, start_service
+from tests.cloud_service import RunningService
 from tests.held_deletes import admin_client, audit_entries, connector_for, group
+from tests.support.service_fixtures import shared_service
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 @MODULE

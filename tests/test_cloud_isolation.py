@@ -17,7 +17,7 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +25,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
-import pytest_asyncio
 import sqlalchemy as sa
 
 from cloud.contract import tls
@@ -63,9 +62,10 @@ from cloud.store.held_deletes import save_report
 from cloud.store.linking import enroll_mdm_device
 from cloud.store.schema import cloud_metadata
 from tests.cloud_fixtures import make_hierarchy, record, smsid
-from tests.cloud_service import RunningService, new_key_and_csr, start_service
+from tests.cloud_service import RunningService, new_key_and_csr
 from tests.connector_audit import upload_body
-from tests.test_cloud_rollouts import status as rollout_status
+from tests.support.rollout_orders import status as rollout_status
+from tests.support.service_fixtures import shared_service
 
 ROLES = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
 PARAM = re.compile(r"\{(\w+)\}")
@@ -111,13 +111,7 @@ _counter = itertools.count(1)
 MODULE = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 # ---------------------------------------------------------------------------

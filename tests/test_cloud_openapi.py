@@ -17,14 +17,12 @@ import copy
 import itertools
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 
 from cloud.admin_center import page_routes
@@ -73,10 +71,11 @@ from cloud.service.registry import all_endpoints
 from cloud.service.routes_devices import MdmEnrollment
 from cloud.service.routes_system import service_version
 from tests.cloud_fixtures import batch, comanaged, record
-from tests.cloud_service import RunningService, new_key_and_csr, start_service
+from tests.cloud_service import RunningService, new_key_and_csr
 from tests.connector_audit import upload_body
-from tests.test_cloud_rollouts import DOCUMENT, PLAN_HASH
-from tests.test_cloud_rollouts import status as rollout_status
+from tests.support.rollout_orders import DOCUMENT, PLAN_HASH
+from tests.support.rollout_orders import status as rollout_status
+from tests.support.service_fixtures import shared_service
 from workloads.catalog import Holder, Workload
 from workloads.handoff import Phase
 from workloads.messages import Op
@@ -86,13 +85,7 @@ PARAM = re.compile(r"\{(\w+)\}")
 REF = "#/components/schemas/"
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 # ---------------------------------------------------------------------------

@@ -9,11 +9,8 @@ PostgreSQL, one service per backend for the module.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 from pydantic import ValidationError
 
 from bridge.tenant.errors import CloudApiError
@@ -22,20 +19,15 @@ from cloud.contract.quarantine import (
     QuarantineReport,
     quarantine_digest,
 )
-from tests.cloud_service import RunningService, start_service
+from tests.cloud_service import RunningService
 from tests.held_deletes import admin_client, connector_for
 from tests.quarantine_reports import refused, report
+from tests.support.service_fixtures import shared_service
 
 MODULE = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 def test_a_report_whose_digest_does_not_match_is_refused() -> None:

@@ -11,7 +11,6 @@ with its desired holder; the tenant's counts agree with the journal.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,51 +18,22 @@ import pytest
 
 from bridge.arbiter.arbiter import Arbiter
 from bridge.arbiter.cycle import ArbitrationPass
-from bridge.arbiter.ports import SideChannel, SideUnreachable
 from bridge.arbiter.sides import CloudSide, SiteSide
-from bridge.tenant.checkin import CheckInClient
-from cloud.contract.devices import DeviceQuery
 from installer.demo.simulator import DeviceFleet, authority_log
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.site_reader import SiteReader
 from tests.cloud_service import RunningService
+from tests.support.comanagement_fleet import FLEET, Crash, Switch, fleet_clients
 from tests.sync_rig import Rig, attach, close, seeded_site
 from workloads.catalog import Holder, Workload
 from workloads.handoff import Phase
 from workloads.invariant import check
-from workloads.messages import Command, Reply
 from workloads.settings import Slider, WorkloadSetting
-
-FLEET = 12  # simulated devices (co-managed, with an Entra id)
 
 
 def now() -> datetime:
     """The real clock: both sides' logs are on it."""
     return datetime.now(UTC)
-
-
-class Switch:
-    """A side channel that can be cut off, or crash the connector after applying."""
-
-    def __init__(self, inner: SideChannel) -> None:
-        self.inner = inner
-        self.side = inner.side
-        self.cut = False
-        self.crash_after_apply = False
-
-    async def send(self, commands: Sequence[Command]) -> list[Reply]:
-        """Pass through, unless cut off (unreachable) or set to crash after applying."""
-        if self.cut:
-            raise SideUnreachable(f"the {self.side} side is cut off")
-        replies = await self.inner.send(commands)
-        if self.crash_after_apply:
-            self.crash_after_apply = False
-            raise Crash
-        return replies
-
-
-class Crash(BaseException):
-    """The connector process dies."""
 
 
 def arbitration(
@@ -74,19 +44,6 @@ def arbitration(
     return ArbitrationPass(
         SiteReader(rig.site, chunk_size=500), site, arbiter, rig.state, rig.connector, clock=now
     )
-
-
-async def fleet_clients(rig: Rig, service: RunningService) -> dict[str, CheckInClient]:
-    """Check-in clients for co-managed devices of the tenant that have an Entra id."""
-    page = await rig.admin.list_devices(DeviceQuery(managed_by="Co-managed", top=200))
-    chosen = [d for d in page.value if d.get("azureADDeviceId")][:FLEET]
-    clients = {}
-    for device in chosen:
-        credential = await rig.admin.issue_checkin_credential(device["id"])
-        clients[device["smsid"]] = CheckInClient(
-            service.api_url, None, ca_pem=service.root_pem, token=credential.secret
-        )
-    return clients
 
 
 @pytest.mark.asyncio

@@ -36,8 +36,8 @@ from bridge.tenant.connector import ConnectorClient
 from cloud.contract.attach import HierarchyRegistration
 from tests.cloud_service import RunningService
 from tests.held_deletes import admin_client
+from tests.support.connector_config import write_config
 from tests.sync_rig import seeded_site
-from tests.test_connector_runtime import write_config
 
 HIERARCHY = "H-UPLOAD"
 

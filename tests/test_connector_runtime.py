@@ -25,24 +25,8 @@ from bridge.tenant.errors import CloudApiError
 from installer.console import cli
 from onprem.site_schema import v_R_System
 from tests.cloud_service import RunningService
+from tests.support.connector_config import write_config
 from tests.sync_rig import seeded_site
-
-
-def write_config(tmp_path: Path, service: RunningService, code: str | None) -> Path:
-    """A connector configuration for the test service and an embedded site in tmp_path."""
-    root = tmp_path / "root.pem"
-    root.write_bytes(service.root_pem)
-    code_line = f'attach_code = "{code}"' if code else ""
-    config = tmp_path / "connector.toml"
-    config.write_text(
-        f'data_dir = "{tmp_path / "connector"}"\n'
-        f'[site]\ndb = "{tmp_path / "site.db"}"\n'
-        f'[cloud]\nconnector_url = "{service.connector_url}"\napi_url = "{service.api_url}"\n'
-        f'ca_file = "{root}"\n{code_line}\n'
-        "[sync]\ninterval_seconds = 1\nheartbeat_seconds = 1\nbatch_size = 50\n"
-        '[observability]\nmetrics_port = 0\nlog_level = "warning"\n'
-    )
-    return config
 
 
 def runner_state_quarantine(settings: ConnectorSettings) -> dict[str, int]:

@@ -10,35 +10,27 @@ site record still reports as a discrepancy.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
-import sqlalchemy as sa
 
 from bridge.directory.upload import DirectoryUpload
 from bridge.state import ConnectorState
 from bridge.tenant.connector import ConnectorClient
 from onprem.directory import DirectoryRecord
-from tests.cloud_service import RunningService, start_service
+from tests.cloud_service import RunningService
 from tests.directory_world import World
 from tests.held_deletes import admin_client, connector_for
 from tests.installer_servers import closed_port
+from tests.support.service_fixtures import shared_service
 
 pytest_plugins = ["tests.samba_dc", "tests.directory_world"]
 MODULE = pytest.mark.asyncio(loop_scope="module")
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service(
-    module_store: tuple[sa.URL, sa.URL], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningService]:
-    """The cloud service over HTTPS, shared by the module's tests on each backend."""
-    async for running in start_service(module_store, tmp_path_factory.mktemp("cloud")):
-        yield running
+service = shared_service  # one service per module and backend
 
 
 def ad_record(n: int, *, disabled: bool = False) -> DirectoryRecord:

@@ -23,7 +23,7 @@ from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.errors import CloudUnavailable
 from cloud.contract.rollouts import RolloutOrder, RolloutOrderOut, RolloutOrderResult
 from onprem.site_reader import SiteReader
-from tests.test_rollout_system import STAGED, World, now, run_passes, world  # noqa: F401
+from tests.support.rollout_world import STAGED, World, now, run_passes, world  # noqa: F401 (world: a fixture)
 from workloads.catalog import Workload
 from workloads.rollout import RolloutPhase, parse_desired_state_toml
 from workloads.settings import Slider

@@ -7,7 +7,6 @@ views, and uses T-SQL constructs (TOP, bracket quoting), never LIMIT.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy.dialects import mssql
@@ -15,8 +14,9 @@ from sqlalchemy.dialects import mssql
 from onprem.site_schema import REQUIRED_VIEWS, site_metadata
 from onprem.site_statements import all_statements
 from onprem.site_store import _MSSQL_INSTANCE
+from tests.support.paths import SHARED_DOCS
 
-DOMAIN_MD = Path(__file__).resolve().parents[2] / "shared" / "DOMAIN.md"
+DOMAIN_MD = SHARED_DOCS / "DOMAIN.md"
 VIEW_NAMES = {v.name for v in REQUIRED_VIEWS}
 
 

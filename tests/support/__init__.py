@@ -1,0 +1,1 @@
+"""Shared rigs, fakes and fixtures of the test suite."""
