@@ -19,6 +19,7 @@ import pytest
 from bridge.arbiter.arbiter import Arbiter
 from bridge.arbiter.cycle import ArbitrationPass
 from bridge.arbiter.sides import CloudSide, SiteSide
+from bridge.tenant.checkin import CheckInClient
 from installer.demo.simulator import DeviceFleet, authority_log
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.site_reader import SiteReader
