@@ -31,7 +31,7 @@ test-fast: $(STAMP)
 
 # kill -9 of the connector at many more random points than `make test` tries (20).
 chaos: $(STAMP)
-	COBRIDGE_CHAOS_TRIALS=$(CHAOS_TRIALS) $(BIN)/pytest -s tests/test_connector_kill9.py $(PYTEST_ARGS)
+	COBRIDGE_CHAOS_TRIALS=$(CHAOS_TRIALS) $(BIN)/pytest -s tests/system/connector/test_kill9.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

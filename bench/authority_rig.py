@@ -7,9 +7,9 @@ service stays out of the figure) and hand back figures beside the count.
 
 `handoff_run` is one child's work: a fresh embedded site store (migrated,
 no devices: the gates accept any canonical SMSID), the cloud service in the
-child's event loop over HTTPS on a fresh SQLite store (`tests.cloud_service`,
+child's event loop over HTTPS on a fresh SQLite store (`tests.support.cloud_service`,
 as the co-management system tests run it), a tenant and an enrolled
-connector (`tests.sync_rig.attach`), then `count` devices' one workload
+connector (`tests.support.sync_rig.attach`), then `count` devices' one workload
 switched from the site to the cloud, either by `Arbiter.reconcile` (journal
 in the connector's state store) or by the same commands sent straight
 through the same side adapters (the baseline). Afterwards both gates' logs
@@ -39,8 +39,8 @@ from installer.demo.simulator import authority_log
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.site_database import create_site_engine
 from onprem.site_store import migrate_site
-from tests.cloud_service import start_service
-from tests.sync_rig import attach, close
+from tests.support.cloud_service import start_service
+from tests.support.sync_rig import attach, close
 from workloads.catalog import Holder, Workload
 from workloads.invariant import Event, GrantEvent, RevokeEvent, check
 from workloads.messages import Ack, Command, Grant, Key, Revoke

@@ -23,7 +23,7 @@ from bench.measure import measure, report
 from onprem.directory import DirectoryConfig, DirectoryReader
 from onprem.directory.connection import DirectoryConnection
 from onprem.directory.records import ATTRIBUTES
-from tests.samba_dc import (
+from tests.support.samba_dc import (
     HOST,
     SERVERS_DN,
     SERVICE_DN,

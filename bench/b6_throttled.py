@@ -3,7 +3,7 @@
 Targets (DESIGN.md section 14): >= 95% of the allowed write rate used, < 1%
 of requests answered 429.
 
-A TLS-terminating proxy (`tests.fault_proxy.FaultProxy`) stands between the
+A TLS-terminating proxy (`tests.support.fault_proxy.FaultProxy`) stands between the
 client and the service's connector listener and admits at most 200 writes
 in any 20 s (10 per second), answering the rest 429 with `Retry-After`. The
 service uses a certificate of a CA made here, which the proxy presents too;
@@ -54,8 +54,8 @@ from bridge.tenant.errors import CloudUnavailable
 from cloud import pki
 from cloud.contract.attach import HierarchyRegistration
 from cloud.contract.inventory import DeviceRecord, IngestBatch
-from tests.fault_proxy import FaultProxy, RateLimit, identity_files
-from tests.fault_proxy_plan import ThrottleStats
+from tests.support.fault_proxy import FaultProxy, RateLimit, identity_files
+from tests.support.fault_proxy_plan import ThrottleStats
 
 WRITES, PER_SECONDS = 200, 20.0
 NAIVE_SLEEP = 0.1  # after every request: the nominal 10 writes per second

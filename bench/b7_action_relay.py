@@ -48,8 +48,8 @@ def relay_actions(data_dir: str, count: int, latency: float, concurrency: int) -
     """The product path: `count` actions through the relay; how many succeeded."""
     from bridge.actions import ActionRelay, ClaimedAction, RelayOptions
     from bridge.state import ConnectorState
-    from tests.action_relay_rig import MemorySource, smsid, winrm_client
-    from tests.winrm_responder import WinRMResponder
+    from tests.support.action_relay_rig import MemorySource, smsid, winrm_client
+    from tests.support.winrm_responder import WinRMResponder
 
     expires = datetime.now(UTC) + timedelta(hours=2)
     hosts = [_host(n) for n in range(DEVICES)]
@@ -84,8 +84,8 @@ def relay_actions(data_dir: str, count: int, latency: float, concurrency: int) -
 
 def raw_client(count: int, latency: float, concurrency: int) -> int:
     """Baseline: the WinRM adapter alone, `concurrency` threads calling it back to back."""
-    from tests.action_relay_rig import winrm_client
-    from tests.winrm_responder import WinRMResponder
+    from tests.support.action_relay_rig import winrm_client
+    from tests.support.winrm_responder import WinRMResponder
 
     client = winrm_client(username=USER, password=PASSWORD)
     with (

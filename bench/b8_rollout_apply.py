@@ -37,8 +37,8 @@ from bridge.rollout import RolloutDriver, RolloutEngine, plan_site
 from cloud.store.engine import migrate_store, store_urls
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.site_reader import SiteReader
-from tests.cloud_service import start_service
-from tests.sync_rig import attach, close, seeded_site
+from tests.support.cloud_service import start_service
+from tests.support.sync_rig import attach, close, seeded_site
 from workloads.catalog import Holder, Workload
 from workloads.rollout import RolloutPhase, parse_desired_state_toml
 from workloads.settings import Slider, WorkloadSetting

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from onprem.site_database import create_site_engine
 from onprem.site_store import migrate_site
-from tests.pg import throwaway_pg_database
+from tests.support.pg import throwaway_pg_database
 from tests.support.suite_layout import is_system_test
 
 # The cloud service fixtures (`service`, `shared_service`), defined once for the suite.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.architecture import (
+from tests.support.architecture import (
     CONTRACT_RULE,
     LAYER_RULE,
     LOOP_RULE,
@@ -13,7 +13,7 @@ from tests.architecture import (
     Violation,
     import_violations,
 )
-from tests.import_probe import import_time_io
+from tests.support.import_probe import import_time_io
 
 ROOT = Path(__file__).resolve().parent.parent
 

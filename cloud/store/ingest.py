@@ -10,7 +10,7 @@ Invariants, each also enforced in SQL so concurrent workers keep them:
 Two implementations write a batch's changes with the same semantics: the
 portable statements here (SQLite, and any dialect) and, on PostgreSQL with
 psycopg, `cloud.store.ingest_pg` (COPY into a staging table, set-based
-statements). tests/test_cloud_ingest_fast.py applies the same batches through
+statements). tests/cloud/store/test_ingest_fast.py applies the same batches through
 both and compares the stores. The portable path classifies records from a read
 taken before its writes: exact when writers are serialized (SQLite), but two
 concurrent batches on PostgreSQL can leave it counting and replacing

@@ -1,7 +1,7 @@
 """PostgreSQL fast path of `apply_batch`: COPY into staging, then set-based statements.
 
 It writes what `cloud.store.ingest.write_changes` writes (the same rows,
-memberships, events and counts; tests/test_cloud_ingest_fast.py applies the
+memberships, events and counts; tests/cloud/store/test_ingest_fast.py applies the
 same batches through both and compares the stores), with a few statements per
 batch instead of a few per device:
 

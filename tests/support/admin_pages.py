@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 
 from cloud.contract.admin import Role
-from tests.admin_center import PASSWORD, Tenant, new_session, sign_in
-from tests.cloud_service import RunningService
+from tests.support.admin_center import PASSWORD, Tenant, new_session, sign_in
+from tests.support.cloud_service import RunningService
 
 
 async def signed_in(service: RunningService, tenant: Tenant, role: Role) -> aiohttp.ClientSession:

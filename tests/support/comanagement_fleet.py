@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from bridge.arbiter.ports import SideChannel, SideUnreachable
 from bridge.tenant.checkin import CheckInClient
 from cloud.contract.devices import DeviceQuery
-from tests.cloud_service import RunningService
-from tests.sync_rig import Rig
+from tests.support.cloud_service import RunningService
+from tests.support.sync_rig import Rig
 from workloads.messages import Command, Reply
 
 FLEET = 12  # simulated devices (co-managed, with an Entra id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cloud_service import RunningService
+from tests.support.cloud_service import RunningService
 
 
 def write_config(tmp_path: Path, service: RunningService, code: str | None) -> Path:

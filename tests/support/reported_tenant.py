@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from cloud.contract.admin import Role
 from cloud.contract.authority import AuthorityCommand, AuthorityState
 from cloud.service import bootstrap
-from tests.admin_center import Tenant, tenant_with_users
-from tests.authority_world import aad, grant, revoke, state
-from tests.cloud_fixtures import batch, record
-from tests.cloud_service import RunningService
-from tests.held_deletes import admin_client, connector_for
+from tests.support.admin_center import Tenant, tenant_with_users
+from tests.support.authority_world import aad, grant, revoke, state
+from tests.support.cloud_service import RunningService
+from tests.support.store_records import batch, record
+from tests.support.tenant_clients import admin_client, connector_for
 from workloads.catalog import Holder, Workload
 from workloads.handoff import Phase
 

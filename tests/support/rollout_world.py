@@ -20,9 +20,9 @@ from installer.demo.simulator import DeviceFleet, authority_log
 from onprem.authority.embedded import EmbeddedSiteAuthority
 from onprem.site_reader import SiteReader
 from onprem.site_records import SiteDevice
-from tests.cloud_service import RunningService
+from tests.support.cloud_service import RunningService
 from tests.support.comanagement_fleet import Switch, fleet_clients
-from tests.sync_rig import Rig, attach, close, seeded_site
+from tests.support.sync_rig import Rig, attach, close, seeded_site
 from workloads.authority import is_co_managed
 from workloads.catalog import Holder, Workload
 from workloads.handoff import Phase

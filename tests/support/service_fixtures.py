@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from tests.cloud_service import RunningService, start_service
+from tests.support.cloud_service import RunningService, start_service
 
 
 @pytest_asyncio.fixture

@@ -4,7 +4,7 @@ The one part of `workloads` that may use SQLAlchemy and Alembic (DESIGN.md
 section 3 lets `onprem` and `cloud` import only `workloads`, and all three
 stores need this). It holds plumbing only, never a domain fact: it imports
 nothing of the project, and the pure domain modules of `workloads` never
-import it (tests/architecture.py enforces both). Nothing here connects at
+import it (tests/support/architecture.py enforces both). Nothing here connects at
 import time; each store calls it with its own parameters and keeps its own
 error chokepoint.
 """

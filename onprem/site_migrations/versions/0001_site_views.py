@@ -20,7 +20,7 @@ depends_on = None
 # tables from there. A migration must never change what it built, so the list
 # of tables is frozen here and so is the digest of their definitions as they
 # were at this revision: if site_schema changes one of them, upgrade refuses
-# to run (and tests/test_site_schema_frozen.py fails) until the change gets a
+# to run (and tests/onprem/test_site_schema_frozen.py fails) until the change gets a
 # revision of its own and this one is frozen by pasting the former definitions
 # in place of the lookup below.
 TABLES = (
