@@ -14,8 +14,9 @@ from tests.support.architecture import (
     import_violations,
 )
 from tests.support.import_probe import import_time_io
+from tests.support.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 
 
 def _real(rule_id: str) -> list[Violation]:

@@ -22,6 +22,7 @@ import pytest
 
 from cloud.contract.authority_views import ClientEnabledFeatures, feature_booleans
 from installer.demo.site_generator.catalog import pilot_collection_name, workload_flags
+from tests.support.paths import REPO_ROOT
 from workloads import flags
 from workloads.catalog import (
     ALL_WORKLOADS,
@@ -36,7 +37,7 @@ from workloads.catalog import (
 from workloads.errors import InconsistentCatalog, UnknownWorkload
 from workloads.rollout.plan import DEPENDANTS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 W = Workload
 PRINTERS = WorkloadFacts(
     "printerPolicy",

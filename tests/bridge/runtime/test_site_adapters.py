@@ -13,7 +13,9 @@ import ast
 import shutil
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import REPO_ROOT
+
+ROOT = REPO_ROOT
 COMPOSITION_POINT = "bridge/runtime/site.py"
 # The concrete site adapters, by class, and the modules that define them.
 ADAPTERS = {

@@ -18,8 +18,9 @@ from bridge.tenant.admin import AdminClient
 from bridge.tenant.checkin import CheckInClient
 from bridge.tenant.connector import ConnectorClient
 from bridge.tenant.core import ClientCore
+from tests.support.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 
 # Where a client of another role may be named: the tenant clients themselves, and the CLI.
 ROLE_CLIENT_HOMES = ("bridge/tenant", "bridge/cli")
