@@ -1,1 +1,1 @@
-"""The connector: composition root, sync engine, arbiter, action relay and CLI."""
+"""The connector: its clients of the tenant, state, sync, arbiter, action relay, rollouts and CLI."""
