@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from tests.support.architecture import (
@@ -19,8 +20,14 @@ from tests.support.paths import REPO_ROOT
 ROOT = REPO_ROOT
 
 
+@functools.cache
+def _real_tree() -> tuple[Violation, ...]:
+    # The real tree is scanned once for all its rules (a scan reads every module).
+    return tuple(import_violations(ROOT))
+
+
 def _real(rule_id: str) -> list[Violation]:
-    return [v for v in import_violations(ROOT) if v.rule_id == rule_id]
+    return [v for v in _real_tree() if v.rule_id == rule_id]
 
 
 def _found(root: Path, rule_id: str) -> set[tuple[str, int, str]]:
