@@ -7,10 +7,7 @@ those out.
 Also how the suite splits over pytest-xdist workers (`make test` runs
 `-n auto --dist loadgroup`): each module stays on one worker (its
 module-scoped service is set up once), and every test that uses the Samba
-AD DC runs on the same worker, since one DC serves the whole machine. The
-system tests are collected first: their modules are the longest groups, and
-started first they leave the short unit modules to fill the workers' gaps at
-the end instead of one worker finishing a long module alone.
+AD DC runs on the same worker, since one DC serves the whole machine.
 """
 
 from __future__ import annotations
@@ -37,16 +34,13 @@ SAMBA_FIXTURE = "samba_dc"
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the system tests and put them first; group for xdist: by module, Samba together."""
-    system = {id(item) for item in items if is_system_test(item.path)}
+    """Mark the system tests, and group tests for xdist's loadgroup: by module, Samba together."""
     for item in items:
-        if id(item) in system:
+        if is_system_test(item.path):
             item.add_marker(pytest.mark.system)
         names = getattr(item, "fixturenames", ())
         group = "samba-dc" if SAMBA_FIXTURE in names else item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(name=group))
-    # A stable sort: modules stay whole and in their order within each part.
-    items.sort(key=lambda item: id(item) not in system)
 
 
 # Every store test runs on SQLite and, where a server is configured (always in CI), PostgreSQL.
