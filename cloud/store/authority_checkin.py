@@ -13,7 +13,6 @@ logged under the hierarchy's log lock with the grant's epoch.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import uuid
@@ -26,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.store.authority_log import lock_log, write_log
 from cloud.store.schema import authority_gate, device_credentials, devices
+from cloud.store.secret_digest import issued_shape, secret_digest
 from workloads.catalog import ALL_WORKLOADS, Workload
 from workloads.errors import CobridgeError
 
@@ -55,10 +55,6 @@ class CheckedInDevice:
     device_id: str
     hierarchy_id: str | None
     smsid: str | None
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 async def issue_credential(
@@ -98,7 +94,7 @@ async def issue_credential(
             credential_id=credential_id,
             device_id=device_id,
             aad_device_id=row.aad_device_id,
-            secret_hash=_digest(secret),
+            secret_hash=secret_digest(secret),
             created_by=created_by,
             created_at=now,
         )
@@ -108,13 +104,15 @@ async def issue_credential(
 
 async def check_credential(conn: AsyncConnection, presented: str) -> DeviceCredential | None:
     """The credential a presented device secret is, or None (unknown, wrong or revoked)."""
+    if not issued_shape(presented):
+        return None
     prefix, _, rest = presented.partition("_")
     credential_id, _, secret = rest.partition("_")
     if prefix != CREDENTIAL_PREFIX or len(credential_id) != 32 or not secret:
         return None
     stmt = sa.select(device_credentials).where(device_credentials.c.credential_id == credential_id)
     row = (await conn.execute(stmt)).mappings().first()
-    if row is None or not hmac.compare_digest(row["secret_hash"], _digest(secret)):
+    if row is None or not hmac.compare_digest(row["secret_hash"], secret_digest(secret)):
         return None
     if row["revoked_at"] is not None:
         return None

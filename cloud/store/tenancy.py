@@ -7,7 +7,6 @@ enough, and a stolen database yields nothing usable.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import uuid
@@ -20,14 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.contract.admin import Role
 from cloud.store.schema import api_tokens, attach_codes, audit_log, principals, tenants
+from cloud.store.secret_digest import issued_shape, secret_digest
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 TOKEN_PREFIX = "cbt"  # noqa: S105 - a public prefix, not a secret
 _CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def new_id() -> str:
@@ -131,7 +127,7 @@ async def create_token(
             token_id=token_id,
             principal_id=principal.principal_id,
             name=name,
-            secret_hash=_digest(secret),
+            secret_hash=secret_digest(secret),
             created_at=now,
             expires_at=expires_at,
         )
@@ -149,6 +145,8 @@ class TokenCheck:
 
 async def check_token(conn: AsyncConnection, token: str, now: datetime) -> TokenCheck:
     """Resolve a bearer token to its principal, or say why not."""
+    if not issued_shape(token):
+        return TokenCheck(None, "invalid_token")
     prefix, _, rest = token.partition("_")
     token_id, _, secret = rest.partition("_")
     if prefix != TOKEN_PREFIX or len(token_id) != 32 or not secret:
@@ -171,7 +169,7 @@ async def check_token(conn: AsyncConnection, token: str, now: datetime) -> Token
         .where(api_tokens.c.token_id == token_id)
     )
     row = (await conn.execute(stmt)).mappings().first()
-    if row is None or not hmac.compare_digest(row["secret_hash"], _digest(secret)):
+    if row is None or not hmac.compare_digest(row["secret_hash"], secret_digest(secret)):
         return TokenCheck(None, "invalid_token")
     if row["revoked_at"] is not None or row["disabled_at"] is not None:
         return TokenCheck(None, "invalid_token")
@@ -245,7 +243,7 @@ async def create_attach_code(
         attach_codes.insert().values(
             tenant_id=tenant_id,
             code_id=code_id,
-            code_hash=_digest(normalise_attach_code(code)),
+            code_hash=secret_digest(normalise_attach_code(code)),
             hierarchy_id=hierarchy_id,
             created_by=created_by,
             created_at=now,
@@ -262,7 +260,7 @@ async def consume_attach_code(
 
     The conditional UPDATE makes use single even under concurrent enrollments.
     """
-    code_hash = _digest(normalise_attach_code(code))
+    code_hash = secret_digest(normalise_attach_code(code))
     row = (
         (await conn.execute(sa.select(attach_codes).where(attach_codes.c.code_hash == code_hash)))
         .mappings()
@@ -284,7 +282,7 @@ async def consume_attach_code(
 
 async def spent_attach_code(conn: AsyncConnection, code: str) -> sa.RowMapping | None:
     """The row of a code already used (for an enrollment's replay), or None."""
-    code_hash = _digest(normalise_attach_code(code))
+    code_hash = secret_digest(normalise_attach_code(code))
     row = (
         (await conn.execute(sa.select(attach_codes).where(attach_codes.c.code_hash == code_hash)))
         .mappings()

@@ -8,7 +8,6 @@ is scoped by tenant.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.contract.admin import Role
 from cloud.store.schema import principals, sign_in_failures, web_sessions
+from cloud.store.secret_digest import issued_shape, secret_digest
 from cloud.store.tenancy import Principal
 
 MAX_FAILURES = 5
@@ -28,10 +28,6 @@ SESSION_LIFETIME = timedelta(hours=8)
 SESSION_IDLE = timedelta(hours=1)
 # Written at a coarse resolution: a write per page view would serialise readers.
 _SEEN_RESOLUTION = timedelta(minutes=1)
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 async def set_password_hash(
@@ -140,7 +136,7 @@ async def create_session(conn: AsyncConnection, principal: Principal, now: datet
             tenant_id=principal.tenant_id,
             session_id=session_id,
             principal_id=principal.principal_id,
-            secret_hash=_digest(secret),
+            secret_hash=secret_digest(secret),
             created_at=now,
             expires_at=now + SESSION_LIFETIME,
             last_seen_at=now,
@@ -151,7 +147,7 @@ async def create_session(conn: AsyncConnection, principal: Principal, now: datet
 
 def _split(cookie: str) -> tuple[str, str] | None:
     session_id, _, secret = cookie.partition(".")
-    if len(session_id) != 32 or not secret or len(secret) > 128:
+    if not issued_shape(cookie) or len(session_id) != 32 or not secret or len(secret) > 128:
         return None
     return session_id, secret
 
@@ -174,7 +170,7 @@ async def check_session(conn: AsyncConnection, cookie: str, now: datetime) -> Pr
         .where(web_sessions.c.session_id == session_id)
     )
     row = (await conn.execute(stmt)).mappings().first()
-    if row is None or not hmac.compare_digest(row["secret_hash"], _digest(secret)):
+    if row is None or not hmac.compare_digest(row["secret_hash"], secret_digest(secret)):
         return None
     if row["disabled_at"] is not None or row["expires_at"] <= now:
         return None
@@ -201,7 +197,7 @@ async def end_session(conn: AsyncConnection, cookie: str) -> None:
     await conn.execute(
         web_sessions.delete().where(
             web_sessions.c.session_id == session_id,
-            web_sessions.c.secret_hash == _digest(secret),
+            web_sessions.c.secret_hash == secret_digest(secret),
         )
     )
 

@@ -8,6 +8,8 @@ the invariant checker replays. Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import sqlalchemy as sa
 
@@ -15,6 +17,7 @@ from bridge.tenant.errors import CloudAuthError, CloudError
 from cloud.contract.admin import Role
 from tests.support.authority_world import aad, attached, grant, revoke
 from tests.support.cloud_service import RunningService
+from tests.support.raw_http import raw_request
 from tests.support.service_fixtures import shared_service
 from tests.support.store_records import batch, record, smsid
 from tests.support.tenant_clients import admin_client
@@ -95,6 +98,30 @@ async def test_check_in_delivers_exactly_the_held_workloads_and_logs_them(
             checker.feed(event)
         assert checker.finish() == []
         assert checker.holders(smsid(1), OFFICE) == {Holder.CLOUD}
+
+
+@MODULE
+async def test_a_device_secret_that_is_not_text_is_401_not_500(service: RunningService) -> None:
+    # A raw non-UTF-8 byte in a real device secret, and in its credential id,
+    # written byte for byte (aiohttp's client sends only text).
+    async with attached(service, [1]) as world:
+        secret = await world.secret(1)
+        credential_id = secret.split("_")[1]
+        for presented in (
+            secret.encode() + b"\xe9",
+            b"cbd_" + credential_id[:-1].encode() + b"\xe9_" + secret.split("_", 2)[2].encode(),
+        ):
+            answer = await raw_request(
+                f"{service.api_url}/device/v1/checkin",
+                service.trust(),
+                "POST",
+                [b"Authorization: Bearer " + presented, b"Content-Type: application/json"],
+                b"{}",
+            )
+            assert answer.status == 401, answer.body[:300]
+            assert json.loads(answer.body)["error"]["code"] == "invalid_token"
+        async with world.device(secret) as device:
+            assert (await device.check_in()).device_id == world.device_ids[1]
 
 
 @MODULE

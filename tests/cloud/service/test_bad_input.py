@@ -37,6 +37,7 @@ from cloud.contract.admin import Role
 from cloud.contract.errors import ERROR_CODES
 from cloud.store.schema import cloud_metadata, connectors
 from tests.support.cloud_service import RunningService, new_key_and_csr, start_service
+from tests.support.raw_http import raw_request
 from tests.support.service_fixtures import shared_service
 from tests.support.store_records import record
 
@@ -540,6 +541,29 @@ async def test_missing_garbage_expired_and_revoked_tokens_are_401(service: Runni
         tenant.admin, "DELETE", f"{service.api_url}/api/v1/tokens/{other.split('_')[1]}"
     )
     assert_error(answer, 404, "not_found")
+
+
+@MODULE
+async def test_a_token_that_is_not_text_is_401_not_500(service: RunningService) -> None:
+    # A raw non-UTF-8 byte in a real token's secret, and in its id: aiohttp's
+    # client sends only text, so the request is written byte for byte.
+    tenant = await new_tenant(service)
+    token_id = tenant.token.split("_")[1]
+    for credential in (
+        f"cbt_{token_id}_x".encode() + b"\xe9",
+        b"cbt_" + token_id[:-1].encode() + b"\xe9_secret",
+    ):
+        answer = await raw_request(
+            f"{service.api_url}/api/v1/me",
+            service.trust(),
+            "GET",
+            [b"Authorization: Bearer " + credential],
+        )
+        assert answer.status == 401, answer.body[:300]
+        assert answer.headers["content-type"].startswith("application/json")
+        assert json.loads(answer.body)["error"]["code"] == "invalid_token"
+    # The real token still works.
+    assert (await send(tenant.admin, "GET", f"{service.api_url}/api/v1/me")).status == 200
 
 
 # ---------------------------------------------------------------------------
